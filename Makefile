@@ -1,0 +1,28 @@
+# Set-up and checks for swapbench. `make setup` then `make test` on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED_DATA := $(abspath ../shared/data)
+
+.PHONY: setup test lint bench clean
+
+setup:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@if [ -d "$(SHARED_DATA)" ]; then \
+	  $(PY) -m swapbench.cli data use "$(SHARED_DATA)"; \
+	else echo "no ../shared/data here: pass --data-dir or set SWAPBENCH_DATA"; fi
+
+test:
+	$(PY) -m pytest -q
+
+lint:
+	$(VENV)/bin/ruff check swapbench tests bench
+
+bench:
+	$(PY) bench/bench_swap.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,175 @@
+"""Ground-truth tables: NAS-Bench-Suite-Zero `zc_*.json`, the space's built-in CSVs, or a user CSV.
+
+A TruthTable keeps each architecture's key exactly as written in its source (that is what
+`scores.csv` reports) next to the decoded architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from swapbench.errors import DataError, EncodingError, SwapbenchError
+from swapbench.spaces.base import SearchSpace
+
+NBSZ_DIR = "nas-bench-suite-zero"
+DEFAULT_TRUTH = "nbsz"
+
+
+@dataclass
+class TruthTable:
+    name: str
+    source: str
+    space: str
+    task: str
+    keys: list[str]
+    archs: list[Hashable]
+    accuracy: np.ndarray
+    substitute: bool = False
+    stored: dict[str, np.ndarray] = field(default_factory=dict)  # peer's stored proxy scores
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _value(entry: Any) -> float:
+    """NB-SZ stores a proxy value as a number or as {score, time}."""
+    if isinstance(entry, dict):
+        entry = entry.get("score")
+    try:
+        return float(entry)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+@lru_cache(maxsize=8)
+def load_json(path: str) -> Any:
+    file = Path(path)
+    if not file.exists():
+        raise DataError(f"benchmark table {file} is missing; run `swapbench data status` to see what exists")
+    try:
+        with open(file) as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"benchmark table {file} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                        "re-download it with `swapbench data fetch`") from None
+
+
+def nbsz_task_dict(space: SearchSpace, task: str, data_dir: Path) -> dict[str, Any]:
+    path = data_dir / NBSZ_DIR / space.nbsz_file
+    data = load_json(str(path))
+    node = data
+    for part in space.nbsz_prefix:
+        if not isinstance(node, dict) or part not in node:
+            raise DataError(f"{path} has no '{part}' section; is it a NAS-Bench-Suite-Zero table?")
+        node = node[part]
+    if not isinstance(node, dict) or task not in node:
+        found = ", ".join(node) if isinstance(node, dict) else "nothing"
+        raise DataError(f"{path} has no task '{task}' (found: {found})")
+    return node[task]
+
+
+def _decode_all(space: SearchSpace, keys: list[str], data_dir: Path, source: str) -> list[Hashable]:
+    archs = []
+    for key in keys:
+        try:
+            archs.append(space.parse(key, data_dir))
+        except EncodingError as exc:
+            raise EncodingError(f"{source}: {exc}") from None
+    return archs
+
+
+def load_nbsz(space: SearchSpace, task: str, data_dir: Path) -> TruthTable:
+    entries = nbsz_task_dict(space, task, data_dir)
+    keys, acc = [], []
+    stored: dict[str, list[float]] = {}
+    for key, entry in entries.items():
+        if not isinstance(entry, dict) or "val_accuracy" not in entry:
+            raise DataError(f"{space.nbsz_file}: entry {key!r} has no val_accuracy")
+        keys.append(key)
+        acc.append(_value(entry["val_accuracy"]))
+        for name, value in entry.items():
+            if name not in ("idx", "arch", "val_accuracy"):
+                stored.setdefault(name, []).append(_value(value))
+    source = str(data_dir / NBSZ_DIR / space.nbsz_file)
+    return TruthTable(
+        name=DEFAULT_TRUTH,
+        source=source,
+        space=space.name,
+        task=task,
+        keys=keys,
+        archs=_decode_all(space, keys, data_dir, source),
+        accuracy=np.asarray(acc, dtype=float),
+        stored={k: np.asarray(v) for k, v in stored.items() if len(v) == len(keys)},
+    )
+
+
+def load_csv(
+    space: SearchSpace, task: str, path: Path, arch_column: str, acc_column: str, name: str, data_dir: Path
+) -> TruthTable:
+    if not path.exists():
+        raise DataError(f"truth table {path} does not exist")
+    try:
+        frame = pd.read_csv(path, dtype={arch_column: str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"cannot read truth table {path} as CSV: {exc}") from None
+    for column, flag in ((arch_column, "--arch-column"), (acc_column, "--acc-column")):
+        if column not in frame.columns:
+            raise DataError(f"{path} has no column '{column}' (columns: {', '.join(frame.columns)}); set {flag}")
+    frame = frame.dropna(subset=[arch_column, acc_column])
+    keys = frame[arch_column].astype(str).tolist()
+    try:
+        acc = frame[acc_column].astype(float).to_numpy()
+    except ValueError:
+        raise DataError(f"{path}: column '{acc_column}' is not numeric") from None
+    return TruthTable(
+        name=name,
+        source=str(path),
+        space=space.name,
+        task=task,
+        keys=keys,
+        archs=_decode_all(space, keys, data_dir, str(path)),
+        accuracy=acc,
+    )
+
+
+def truth_names(space: SearchSpace) -> list[str]:
+    return [DEFAULT_TRUTH, *space.extra_truths]
+
+
+def load_truth(
+    space: SearchSpace,
+    task: str,
+    data_dir: Path,
+    truth: str | None = None,
+    arch_column: str | None = None,
+    acc_column: str | None = None,
+) -> TruthTable:
+    """`truth` is a built-in name (see `truth_names`) or the path of a user CSV."""
+    space.task(task)
+    truth = truth or DEFAULT_TRUTH
+    if truth == DEFAULT_TRUTH:
+        return load_nbsz(space, task, data_dir)
+    if truth in space.extra_truths:
+        spec = space.extra_truths[truth]
+        if task not in spec.acc_columns:
+            raise SwapbenchError(f"truth '{truth}' has no task '{task}'")
+        return load_csv(
+            space, task, data_dir / spec.path, spec.arch_column, spec.acc_columns[task], truth, data_dir
+        )
+    path = Path(truth)
+    if path.suffix.lower() == ".csv" or path.exists():
+        if not arch_column or not acc_column:
+            raise SwapbenchError("a user truth CSV needs --arch-column and --acc-column")
+        return load_csv(space, task, path, arch_column, acc_column, str(path), data_dir)
+    raise SwapbenchError(
+        f"unknown truth '{truth}' for space {space.name}; choose {', '.join(truth_names(space))} or a CSV path"
+    )

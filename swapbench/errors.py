@@ -1,0 +1,13 @@
+"""User-facing errors: the CLI prints them as one line and exits with code 2."""
+
+
+class SwapbenchError(Exception):
+    """A problem with the user's input or data; the message says what is wrong and how to fix it."""
+
+
+class DataError(SwapbenchError):
+    """Missing or malformed benchmark data."""
+
+
+class EncodingError(SwapbenchError):
+    """An architecture encoding that a space cannot decode."""

@@ -1,0 +1,12 @@
+"""Training-free metrics: one module per metric, registered with `@proxy`.
+
+Each metric is a function ``fn(net, inputs, targets, loss_fn, ctx) -> float`` whose body is only the
+math; the decorator declares what the harness must do around it (copy the net, bypass BatchNorm,
+enable gradients) and the metric's options. `list_proxies()` discovers every module here.
+"""
+
+from __future__ import annotations
+
+from swapbench.proxies.registry import PROXIES, ProxyContext, ProxySpec, get_proxy, list_proxies, proxy
+
+__all__ = ["PROXIES", "ProxyContext", "ProxySpec", "get_proxy", "list_proxies", "proxy"]

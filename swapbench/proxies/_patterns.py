@@ -1,0 +1,54 @@
+"""Exact distinct-pattern counting over binarised activations without the V x S float matrix.
+
+Each unit's S bits are packed into ceil(S/64) int64 words (8 samples per byte, bytes viewed as words),
+distinct words are kept per layer, and layers are merged at the end. Exact for any S.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_BYTE_WEIGHTS = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
+
+
+def pack_unit_patterns(active: torch.Tensor) -> torch.Tensor:
+    """(S, M) bool -> (M, K) int64: row m holds unit m's S bits, sample s at bit s."""
+    s, m = active.shape
+    words = (s + 63) // 64
+    padded = torch.zeros((words * 64, m), dtype=torch.uint8, device=active.device)
+    padded[:s] = active
+    weights = _BYTE_WEIGHTS.to(active.device).view(1, 8, 1)
+    packed = (padded.view(words * 8, 8, m) * weights).sum(dim=1, dtype=torch.uint8)  # (8K, M)
+    return packed.t().contiguous().view(torch.int64)  # (M, K)
+
+
+def unique_rows(codes: torch.Tensor) -> torch.Tensor:
+    if codes.shape[1] == 1:
+        return torch.unique(codes.view(-1)).view(-1, 1)
+    return torch.unique(codes, dim=0)
+
+
+class PatternCounter:
+    """Streaming count of distinct per-unit patterns across the S samples of a batch."""
+
+    def __init__(self) -> None:
+        self._parts: list[torch.Tensor] = []
+
+    def add(self, activation: torch.Tensor) -> None:
+        """Add one layer's output (S, ...); a unit is active for a sample when its value is > 0."""
+        active = activation.detach().reshape(activation.shape[0], -1) > 0
+        self._parts.append(unique_rows(pack_unit_patterns(active)))
+
+    def count(self) -> int:
+        if not self._parts:
+            return 0
+        if len(self._parts) > 1:
+            self._parts = [unique_rows(torch.cat(self._parts, dim=0))]
+        return int(self._parts[0].shape[0])
+
+
+def naive_count(activations: list[torch.Tensor]) -> int:
+    """Reference: concatenate float activations, sign, transpose, unique rows (official SWAP code)."""
+    s = activations[0].shape[0]
+    matrix = torch.cat([a.reshape(s, -1) for a in activations], dim=1)
+    return int(torch.unique(torch.sign(matrix).t(), dim=0).shape[0])

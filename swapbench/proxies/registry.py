@@ -1,0 +1,131 @@
+"""The metric registry and the harness that runs a metric the way NAS-Bench-Suite-Zero does."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from swapbench.errors import SwapbenchError
+from swapbench.registry import Registry
+
+# NAS-Bench-Suite-Zero replaces NaN/inf scores by this value (they rank as worst, not excluded).
+FAILED = -1e8
+
+ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, Callable, "ProxyContext"], float]
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    name: str
+    fn: ProxyFn
+    description: str
+    reference: str = ""
+    needs_labels: bool = False
+    needs_grad: bool = False
+    copy_net: bool = True  # run on a deep copy (every NB-SZ measure except l2_norm)
+    bn: bool = True  # False: BatchNorm forward replaced by identity (synflow)
+    direction: int = 1  # +1: higher is better
+    data: str = "batch"  # "batch": real images; "shape": only the input shape; "none"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        opts = dict(self.options)
+        for key, value in (overrides or {}).items():
+            if key not in opts:
+                known = ", ".join(sorted(opts)) or "none"
+                raise SwapbenchError(f"proxy '{self.name}' has no option '{key}' (options: {known})")
+            opts[key] = value
+        return opts
+
+
+@dataclass
+class ProxyContext:
+    """Everything besides (net, inputs, targets, loss) a metric may need."""
+
+    space: Any = None  # SearchSpace
+    task: str = ""
+    seed: int = 0
+    arch_key: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    memo: dict[Hashable, Any] = field(default_factory=dict)  # shared across metrics of one arch
+
+    def opt(self, name: str) -> Any:
+        return self.options[name]
+
+    def shared(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """Compute once per architecture and share between metrics (e.g. swap and reg_swap)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    def generator(self, salt: str, device: torch.device | str = "cpu") -> torch.Generator:
+        """A generator seeded from (seed, arch, salt): scores do not depend on scoring order."""
+        digest = hashlib.sha256(f"{self.seed}|{self.arch_key}|{salt}".encode()).digest()
+        gen = torch.Generator(device=device)
+        gen.manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
+        return gen
+
+
+PROXIES: Registry[ProxySpec] = Registry("proxy", "swapbench.proxies")
+
+
+def proxy(name: str, *, description: str, **meta: Any) -> Callable[[ProxyFn], ProxyFn]:
+    """Register a metric function under `name`; `meta` fills the other ProxySpec fields."""
+
+    def wrap(fn: ProxyFn) -> ProxyFn:
+        PROXIES.add(name, ProxySpec(name=name, fn=fn, description=description, **meta))
+        return fn
+
+    return wrap
+
+
+def get_proxy(name: str) -> ProxySpec:
+    return PROXIES.get(name)
+
+
+def list_proxies() -> list[str]:
+    return PROXIES.names()
+
+
+class _BypassBN(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def bypass_batchnorm(net: nn.Module) -> nn.Module:
+    """Replace every BatchNorm by identity (NASLib's bn=False), in place."""
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(net, name, _BypassBN())
+        else:
+            bypass_batchnorm(child)
+    return net
+
+
+def run_proxy(
+    spec: ProxySpec,
+    net: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: Callable,
+    ctx: ProxyContext,
+) -> float:
+    """Apply the harness semantics the spec declares, call the metric, map NaN/inf to FAILED."""
+    if spec.copy_net:
+        net = copy.deepcopy(net)
+    if not spec.bn:
+        bypass_batchnorm(net)
+    net.train()
+    with torch.set_grad_enabled(spec.needs_grad):
+        value = spec.fn(net, inputs, targets, loss_fn, ctx)
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        return FAILED
+    return value

@@ -1,0 +1,139 @@
+"""SWAP-Score and regularised SWAP (Peng et al., ICLR 2024, Sec. 3.2-3.3).
+
+Psi = number of distinct sample-wise activation patterns: for every post-ReLU unit of every 4-D
+activation, the binary vector (1[a_s > 0])_{s=1..S} over the batch; averaged over `repeats` Gaussian
+re-initialisations on the same batch (official code: 32 repeats, batch 16).
+Regularised: Psi * f(Theta), Theta = #params in millions, f in either form:
+  paper (printed Eq. 5): exp(-((Theta - mu) / sigma)^2)
+  code  (official):      exp(-(Theta - mu)^2 / sigma)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from swapbench.errors import SwapbenchError
+from swapbench.proxies._patterns import PatternCounter
+from swapbench.proxies.registry import ProxyContext, proxy
+
+REFERENCE = "Peng et al., SWAP-NAS, ICLR 2024; official code pym1024/SWAP src/metrics/swap.py"
+
+
+def gaussian_init(net: nn.Module, generator: torch.Generator | None = None) -> None:
+    """The official re-initialisation: conv/linear weights N(0,1), biases 0, norm layers 1/0."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 1.0, generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            if m.weight is not None:  # affine-less BN has none (the official code would crash)
+                nn.init.ones_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def count_patterns(
+    net: nn.Module,
+    inputs: torch.Tensor,
+    modules: tuple[type[nn.Module], ...] = (nn.ReLU,),
+    four_d_only: bool = True,
+    accept: Callable[[int], bool] | None = None,
+) -> int:
+    """One no-grad forward; Psi over the outputs of every matching activation call.
+
+    `accept(i)` filters activation calls by their forward-order index i (used by L-SWAG's band).
+    """
+    counter = PatternCounter()
+    calls = [0]
+
+    def hook(_module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        index = calls[0]
+        calls[0] += 1
+        if four_d_only and args[0].dim() != 4:
+            return
+        if accept is None or accept(index):
+            counter.add(output)
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, modules)]
+    try:
+        with torch.no_grad():
+            net(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return counter.count()
+
+
+def swap_per_repeat(net: nn.Module, inputs: torch.Tensor, repeats: int, init: str,
+                    generator: torch.Generator | None = None) -> list[int]:
+    """Psi for each repeat; with init='gaussian' each repeat re-draws the weights first."""
+    if repeats < 1:
+        raise SwapbenchError("swap: repeats must be >= 1")
+    values = []
+    for _ in range(repeats):
+        if init == "gaussian":
+            gaussian_init(net, generator)
+        elif init != "default":
+            raise SwapbenchError(f"swap: unknown init '{init}' (use gaussian or default)")
+        values.append(count_patterns(net, inputs))
+    return values
+
+
+def _psi(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext) -> float:
+    repeats, init = int(ctx.opt("repeats")), str(ctx.opt("init"))
+
+    def compute() -> float:
+        gen = ctx.generator("swap-init", inputs.device) if init == "gaussian" else None
+        return sum(swap_per_repeat(net, inputs, repeats, init, gen)) / repeats
+
+    return ctx.shared(("swap_psi", repeats, init), compute)
+
+
+def regulariser(theta: float, mu: float, sigma: float, form: str) -> float:
+    if sigma <= 0:
+        raise SwapbenchError("reg_swap: sigma must be > 0")
+    if form == "paper":
+        return math.exp(-(((theta - mu) / sigma) ** 2))
+    if form == "code":
+        return math.exp(-((theta - mu) ** 2) / sigma)
+    raise SwapbenchError(f"reg_swap: unknown form '{form}' (use paper or code)")
+
+
+def parameter_millions(net: nn.Module) -> float:
+    """Theta as the official code counts it (all parameters but an auxiliary head), in millions."""
+    return sum(p.numel() for n, p in net.named_parameters() if "auxiliary" not in n) / 1e6
+
+
+_SWAP_OPTIONS = {"repeats": 32, "init": "gaussian"}
+
+
+@proxy(
+    "swap",
+    description="sample-wise activation patterns: distinct post-ReLU unit patterns over the batch",
+    reference=REFERENCE,
+    options=dict(_SWAP_OPTIONS),
+)
+def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
+    return _psi(net, inputs, ctx)
+
+
+@proxy(
+    "reg_swap",
+    description="SWAP x f(#params): bell-shaped size regulariser (mu, sigma in millions)",
+    reference=REFERENCE,
+    options={**_SWAP_OPTIONS, "mu": None, "sigma": None, "form": "paper"},
+)
+def reg_swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
+    mu, sigma = ctx.opt("mu"), ctx.opt("sigma")
+    default = getattr(ctx.space, "reg_mu_sigma", None)
+    mu = default if mu is None else mu
+    sigma = default if sigma is None else sigma
+    if mu is None or sigma is None:
+        raise SwapbenchError("reg_swap: this space has no default mu/sigma; pass --option reg_swap.mu=...")
+    theta = parameter_millions(net)  # before re-initialisation changes nothing about the count
+    return _psi(net, inputs, ctx) * regulariser(theta, float(mu), float(sigma), str(ctx.opt("form")))

@@ -1,0 +1,1 @@
+"""Writing results: CSV/Markdown tables, rich console tables, figures."""

@@ -1,0 +1,55 @@
+"""Result files are written atomically (temp file + rename) so a killed run never leaves half a table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, frame.to_csv(index=False, float_format="%.6g"))
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(_fmt(row[c], digits) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(summary: pd.DataFrame, title: str) -> str:
+    return f"# {title}\n\n" + markdown_table(summary)
+
+
+def rich_table(frame: pd.DataFrame, title: str, digits: int = 3) -> Table:
+    table = Table(title=title)
+    for col in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        table.add_column(col, justify="right" if numeric else "left")
+    for _, row in frame.iterrows():
+        table.add_row(*(_fmt(row[c], digits) for c in frame.columns))
+    return table

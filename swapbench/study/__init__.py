@@ -1,0 +1,1 @@
+"""Running a correlation study: sampling, the scoring loop, the score cache and statistics."""

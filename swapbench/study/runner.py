@@ -1,0 +1,248 @@
+"""The scoring loop: for each seed and sampled architecture, build the network, score it with every
+requested metric, and commit each score to the cache at once."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from swapbench import __version__
+from swapbench.data.benchmarks import TruthTable, load_truth
+from swapbench.data.datadir import resolve_data_dir
+from swapbench.data.images import BATCH_POLICIES, ImageSet, load_images, make_batch
+from swapbench.device import resolve_device, set_deterministic
+from swapbench.errors import SwapbenchError
+from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
+from swapbench.spaces import get_space
+from swapbench.spaces.base import SearchSpace
+from swapbench.study.cache import ScoreCache
+from swapbench.study.config import CorrelateConfig, score_key
+from swapbench.study.sampling import sample_indices
+from swapbench.study.stats import correlation_table, summarise
+
+Notify = Callable[[str], None]
+
+
+def derive_seed(*parts: Any) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class Plan:
+    """A validated, resolved run: what will be scored and under which cache keys."""
+
+    config: CorrelateConfig
+    space: SearchSpace
+    truth: TruthTable
+    images: ImageSet | None
+    device: torch.device
+    batch_size: int
+    proxies: list[ProxySpec]
+    options: dict[str, dict[str, Any]]
+    keys: dict[str, str]
+    key_idents: dict[str, dict[str, Any]]
+    samples: dict[int, list[int]]  # seed -> truth-table rows
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(len(v) for v in self.samples.values())
+
+
+def plan_run(config: CorrelateConfig) -> Plan:
+    """Check every input before any work starts, so bad input fails fast and touches nothing."""
+    space = get_space(config.space)
+    info = space.task(config.task)
+    if not config.proxies:
+        raise SwapbenchError("no proxies given; pass --proxies swap,reg_swap (see `swapbench proxies`)")
+    proxies = [get_proxy(name) for name in config.proxies]
+    if config.n_archs < 3:
+        raise SwapbenchError(f"--n-archs must be at least 3 to compute a rank correlation (got {config.n_archs})")
+    if not config.seeds:
+        raise SwapbenchError("no seeds given; pass e.g. --seeds 0-4")
+    if config.batch_policy not in BATCH_POLICIES:
+        raise SwapbenchError(f"unknown batch policy '{config.batch_policy}'; use {' or '.join(BATCH_POLICIES)}")
+    batch_size = config.batch_size or info.default_batch_size
+    if batch_size < 1:
+        raise SwapbenchError("--batch-size must be >= 1")
+    for name in config.proxy_options:
+        if name not in config.proxies:
+            raise SwapbenchError(f"option given for proxy '{name}', which is not in --proxies")
+    device = resolve_device(config.device)
+    data_dir = resolve_data_dir(config.data_dir)
+    truth = load_truth(space, config.task, data_dir, config.truth, config.arch_column, config.acc_column)
+    notices = []
+    n = config.n_archs
+    if n > len(truth):
+        notices.append(f"--n-archs {n} capped at the {len(truth)} architectures of truth table '{truth.name}'")
+        n = len(truth)
+    needs_images = any(p.data == "batch" for p in proxies)
+    images = load_images(info.dataset, data_dir) if needs_images else None
+    if images is not None and images.substitute:
+        notices.append(f"inputs for {config.task} are a SUBSTITUTE image set ({images.source})")
+    options, keys, idents = {}, {}, {}
+    for spec in proxies:
+        overrides = dict(config.proxy_options.get(spec.name, {}))
+        if config.repeats is not None and "repeats" in spec.options:
+            overrides.setdefault("repeats", config.repeats)
+        opts = spec.resolve_options(overrides)
+        options[spec.name] = opts
+        keys[spec.name], idents[spec.name] = score_key(
+            space=space.name,
+            task=config.task,
+            proxy=spec.name,
+            options=opts,
+            batch_size=batch_size,
+            batch_policy=config.batch_policy,
+            images=f"{images.name}:{len(images)}:{'substitute' if images.substitute else 'real'}"
+            if images is not None else "none",
+            device_type=device.type,
+        )
+    samples = {seed: sample_indices(len(truth), n, seed) for seed in config.seeds}
+    return Plan(config, space, truth, images, device, batch_size, proxies, options, keys, idents, samples, notices)
+
+
+def _batch(plan: Plan, seed: int, arch_key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if plan.images is None:
+        info = plan.space.task(plan.config.task)
+        return torch.zeros((plan.batch_size, *info.input_shape)), torch.zeros(plan.batch_size, dtype=torch.long)
+    fixed = plan.config.batch_policy == "fixed"
+    gen = torch.Generator().manual_seed(derive_seed("batch", seed) if fixed else derive_seed("batch", seed, arch_key))
+    x, y = make_batch(plan.images, plan.batch_size, gen, augment=not fixed)
+    return plan.space.prepare_batch(plan.config.task, x, y, gen)
+
+
+def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
+               batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, tuple[float, float]]:
+    """Scores of one architecture: {proxy: (score, seconds)}. Depends only on (seed, arch, config)."""
+    space, task = plan.space, plan.config.task
+    arch_key = space.canonical_key(arch)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed("init", seed, arch_key))
+        net = space.build(arch, task)
+    net = net.to(plan.device)
+    x, y = batch if batch is not None else _batch(plan, seed, arch_key)
+    x, y = x.to(plan.device), y.to(plan.device)
+    memo: dict = {}
+    out = {}
+    for spec in specs:
+        ctx = ProxyContext(space=space, task=task, seed=seed, arch_key=arch_key,
+                           options=plan.options[spec.name], memo=memo)
+        start = time.perf_counter()
+        value = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
+        if plan.device.type == "cuda":
+            torch.cuda.synchronize(plan.device)
+        out[spec.name] = (value, time.perf_counter() - start)
+    return out
+
+
+def execute(plan: Plan, cache: ScoreCache, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Score everything not yet cached. Returns counts and timings."""
+    set_deterministic()
+    if plan.config.threads:
+        torch.set_num_threads(plan.config.threads)
+    for spec in plan.proxies:
+        cache.register(plan.keys[spec.name], plan.key_idents[spec.name])
+    computed, reused = 0, 0
+    seconds: dict[str, float] = {p.name: 0.0 for p in plan.proxies}
+    start = time.perf_counter()
+    for seed, rows in plan.samples.items():
+        fixed = _batch(plan, seed, "") if plan.config.batch_policy == "fixed" else None
+        for row in rows:
+            arch = plan.truth.archs[row]
+            arch_key = plan.space.canonical_key(arch)
+            missing = [s for s in plan.proxies if cache.get(plan.keys[s.name], seed, arch_key) is None]
+            if missing:
+                for name, (value, secs) in score_arch(plan, seed, arch, missing, fixed).items():
+                    cache.put(plan.keys[name], seed, arch_key, value, secs)
+                    seconds[name] += secs
+                computed += len(missing)
+            reused += len(plan.proxies) - len(missing)
+            if progress:
+                progress(1)
+    return dict(computed=computed, reused=reused, wall_seconds=time.perf_counter() - start,
+                compute_seconds=seconds)
+
+
+def collect_scores(plan: Plan, cache: ScoreCache) -> pd.DataFrame:
+    """scores.csv rows, in (seed, sampled order, proxy order)."""
+    rows = []
+    for seed, idx in plan.samples.items():
+        canon = [plan.space.canonical_key(plan.truth.archs[i]) for i in idx]
+        stored = {s.name: cache.fetch(plan.keys[s.name], seed, canon) for s in plan.proxies}
+        for i, ck in zip(idx, canon, strict=True):
+            for spec in plan.proxies:
+                if ck not in stored[spec.name]:
+                    raise SwapbenchError(f"score missing for {ck} / {spec.name}; re-run to complete")
+                rows.append(dict(seed=seed, arch=plan.truth.keys[i], proxy=spec.name,
+                                 score=stored[spec.name][ck][0], accuracy=float(plan.truth.accuracy[i])))
+    return pd.DataFrame(rows, columns=["seed", "arch", "proxy", "score", "accuracy"])
+
+
+def stored_seconds(plan: Plan, cache: ScoreCache) -> dict[str, dict[str, float]]:
+    """Per-proxy time per architecture, from the cache (so resumed runs report full timings)."""
+    out = {}
+    for spec in plan.proxies:
+        secs = []
+        for seed, idx in plan.samples.items():
+            canon = [plan.space.canonical_key(plan.truth.archs[i]) for i in idx]
+            secs += [t for _, t in cache.fetch(plan.keys[spec.name], seed, canon).values()]
+        if secs:
+            out[spec.name] = dict(mean=float(np.mean(secs)), median=float(np.median(secs)),
+                                  total=float(np.sum(secs)), n=len(secs))
+    return out
+
+
+def run_metadata(plan: Plan, stats: dict[str, Any], command: str) -> dict[str, Any]:
+    images = plan.images
+    return dict(
+        command=command,
+        config=plan.config.to_dict(),
+        resolved=dict(
+            batch_size=plan.batch_size,
+            batch_policy=plan.config.batch_policy,
+            n_archs=len(next(iter(plan.samples.values()))),
+            device=str(plan.device),
+            proxy_options=plan.options,
+            cache_keys=plan.keys,
+        ),
+        data=dict(
+            truth=dict(name=plan.truth.name, source=plan.truth.source, rows=len(plan.truth),
+                       substitute=plan.truth.substitute),
+            images=None if images is None else dict(name=images.name, source=images.source, rows=len(images),
+                                                    substitute=images.substitute),
+            input="substitute" if images is not None and images.substitute else "real",
+        ),
+        notices=plan.notices,
+        timings=dict(this_run=stats, per_arch_seconds=stats.get("per_arch_seconds", {})),
+        versions=dict(swapbench=__version__, python=sys.version.split()[0], torch=torch.__version__,
+                      numpy=np.__version__, pandas=pd.__version__),
+        machine=dict(platform=platform.platform(), processor=platform.machine(),
+                     threads=torch.get_num_threads(),
+                     cuda=torch.cuda.get_device_name(0) if plan.device.type == "cuda" else None),
+    )
+
+
+def results_frames(plan: Plan, cache: ScoreCache) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    scores = collect_scores(plan, cache)
+    corr = correlation_table(scores, plan.space.name, plan.config.task)
+    summary = summarise(corr)
+    summary["input"] = "substitute" if plan.images is not None and plan.images.substitute else "real"
+    return scores, corr, summary
+
+
+def out_dir(plan: Plan) -> Path:
+    path = Path(plan.config.out)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

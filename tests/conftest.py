@@ -1,0 +1,25 @@
+"""Shared fixtures: the data dir (../shared/data or $SWAPBENCH_DATA) and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_data_dir() -> Path | None:
+    for candidate in (os.environ.get("SWAPBENCH_DATA"), ROOT.parent / "shared" / "data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = find_data_dir()
+    if path is None:
+        pytest.skip("benchmark data dir not found (set SWAPBENCH_DATA)")
+    return path
