@@ -26,8 +26,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="The benchmark data directory.")
 app.add_typer(data_app, name="data")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One plain line on stderr (never wrapped), then exit."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(code)
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,11 +140,13 @@ def correlate(
     from swapbench.study.config import CorrelateConfig
     from swapbench.study.runner import (
         execute,
-        out_dir as make_out_dir,
         plan_run,
         results_frames,
         run_metadata,
         stored_seconds,
+    )
+    from swapbench.study.runner import (
+        out_dir as make_out_dir,
     )
 
     config = CorrelateConfig(
@@ -208,8 +216,8 @@ def list_spaces_cmd(data_dir: str = typer.Option(None, "--data-dir")) -> None:
 @data_app.command("status")
 def data_status(data_dir: str = typer.Option(None, "--data-dir")) -> None:
     """List every benchmark table and image set found in the data dir."""
-    from swapbench.data.inventory import inventory
     from swapbench.data.datadir import resolve_data_dir
+    from swapbench.data.inventory import inventory
     from swapbench.report.tables import rich_table
 
     path = resolve_data_dir(data_dir)
@@ -244,12 +252,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except SwapbenchError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(2)
+        fail(" ".join(str(exc).split()))
     except KeyboardInterrupt:
-        err.print("interrupted: every score computed so far is in the cache; re-run the command to resume",
-                  highlight=False, markup=False)
-        sys.exit(130)
+        fail("interrupted: every score computed so far is in the cache; re-run the command to resume", 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except SystemExit:

@@ -14,12 +14,14 @@ _BYTE_WEIGHTS = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
 def pack_unit_patterns(active: torch.Tensor) -> torch.Tensor:
     """(S, M) bool -> (M, K) int64: row m holds unit m's S bits, sample s at bit s."""
     s, m = active.shape
-    words = (s + 63) // 64
-    padded = torch.zeros((words * 64, m), dtype=torch.uint8, device=active.device)
-    padded[:s] = active
+    words, nbytes = (s + 63) // 64, (s + 7) // 8
+    if s % 8:
+        active = torch.cat([active, active.new_zeros((nbytes * 8 - s, m))])
     weights = _BYTE_WEIGHTS.to(active.device).view(1, 8, 1)
-    packed = (padded.view(words * 8, 8, m) * weights).sum(dim=1, dtype=torch.uint8)  # (8K, M)
-    return packed.t().contiguous().view(torch.int64)  # (M, K)
+    packed = (active.view(nbytes, 8, m).to(torch.uint8) * weights).sum(dim=1, dtype=torch.uint8)
+    rows = torch.zeros((m, words * 8), dtype=torch.uint8, device=active.device)  # standard strides
+    rows[:, :nbytes] = packed.t()
+    return rows.view(torch.int64)  # (M, K)
 
 
 def unique_rows(codes: torch.Tensor) -> torch.Tensor:

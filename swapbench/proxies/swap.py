@@ -47,17 +47,26 @@ def count_patterns(
     """One no-grad forward; Psi over the outputs of every matching activation call.
 
     `accept(i)` filters activation calls by their forward-order index i (used by L-SWAG's band).
+    A call whose input is a tensor already seen by the same activation type (e.g. two ReLU-conv edges
+    reading one NB201 node) yields identical rows, which the count would collapse anyway: it is skipped.
     """
     counter = PatternCounter()
     calls = [0]
+    seen: dict[tuple, torch.Tensor] = {}  # holding the tensors keeps their storage from being reused
 
-    def hook(_module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
         index = calls[0]
         calls[0] += 1
-        if four_d_only and args[0].dim() != 4:
+        x = args[0]
+        if four_d_only and x.dim() != 4:
             return
-        if accept is None or accept(index):
-            counter.add(output)
+        if accept is not None and not accept(index):
+            return
+        ident = (type(module), x.data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x._version)
+        if ident in seen:
+            return
+        seen[ident] = x
+        counter.add(output)
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, modules)]
     try:

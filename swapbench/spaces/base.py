@@ -41,6 +41,19 @@ class CsvTruth:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class JsonListTruth:
+    """A built-in ground-truth table stored as JSON files, each a list of records (e.g. NAS-Bench-Suite-Zero's
+    `zen/benchmark--transbench101_micro--TASK--K.json`). `pattern` is a glob relative to the data dir in
+    which `{task}` is replaced by the task name; the matching files are read in sorted order."""
+
+    pattern: str
+    arch_field: str = "arch"
+    acc_field: str = "val_accuracy"
+    tasks: tuple[str, ...] = ()  # empty: every task of the space
+    description: str = ""
+
+
 @dataclass
 class SearchSpace(ABC):
     name: str
@@ -52,7 +65,9 @@ class SearchSpace(ABC):
     # regularised-SWAP default mu = sigma, in millions of parameters (paper Appendix B)
     reg_mu_sigma: float | None = None
     reg_note: str = ""
-    extra_truths: dict[str, CsvTruth] = field(default_factory=dict)
+    extra_truths: dict[str, CsvTruth | JsonListTruth] = field(default_factory=dict)
+    # per-task mu = sigma where the tasks' networks differ in size (TransNAS-Bench-101); see reg_default
+    reg_mu_sigma_tasks: dict[str, float] = field(default_factory=dict)
 
     # -- encodings -----------------------------------------------------------------------
     @abstractmethod
@@ -79,6 +94,10 @@ class SearchSpace(ABC):
                 f"space '{self.name}' has no task '{task}'; choose one of: {', '.join(self.tasks)}"
             )
         return self.tasks[task]
+
+    def reg_default(self, task: str) -> float | None:
+        """Default regularised-SWAP mu = sigma (millions of parameters) for `task`."""
+        return self.reg_mu_sigma_tasks.get(task, self.reg_mu_sigma)
 
     def loss_fn(self, task: str) -> LossFn:
         return LOSSES[self.task(task).loss]

@@ -1,0 +1,139 @@
+"""SWAP cost on full-size NB201 networks (CPU): bit-packed streaming count vs a plain forward and vs the
+naive method (concatenate float activations, torch.unique(dim=0)).
+
+    python bench/bench_swap.py [--n-archs 50] [--batch 64]
+
+Times: per architecture, the median of 3 runs of each method on the same network and batch; the table
+reports the median over architectures and the ratio of the medians. Peak memory: each method runs
+alone over the same architectures in a fresh process; reported is that process's peak RSS growth over
+its state just before the method's first call. Writes bench/results/swap_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from swapbench.data.benchmarks import load_truth
+from swapbench.data.datadir import resolve_data_dir
+from swapbench.data.images import load_images, make_batch
+from swapbench.proxies._patterns import naive_count
+from swapbench.proxies.swap import count_patterns, gaussian_init
+from swapbench.spaces import get_space
+from swapbench.study.sampling import sample_indices
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def setup(n_archs: int, batch: int, data_dir: str | None):
+    data = resolve_data_dir(data_dir)
+    space = get_space("nb201")
+    truth = load_truth(space, "cifar10", data)
+    x, _ = make_batch(load_images("cifar10", data), batch, torch.Generator().manual_seed(0))
+    nets = []
+    for i, row in enumerate(sample_indices(len(truth), n_archs, 0)):
+        net = space.build(truth.archs[row], "cifar10")
+        gaussian_init(net, torch.Generator().manual_seed(i))
+        nets.append(net)
+    return nets, x
+
+
+def forward(net: nn.Module, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        net(x)
+
+
+def naive(net: nn.Module, x: torch.Tensor) -> int:
+    acts: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda m, a, o: acts.append(o.detach().clone()) if a[0].dim() == 4 else None)
+             for m in net.modules() if isinstance(m, nn.ReLU)]
+    try:
+        forward(net, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return naive_count(acts)
+
+
+METHODS = {"forward": forward, "swap": count_patterns, "naive": naive}
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_child(method: str, n_archs: int, batch: int, data_dir: str | None) -> None:
+    nets, x = setup(n_archs, batch, data_dir)
+    forward(nets[0], x)  # warm up allocator and kernels
+    base = rss_mib()
+    for net in nets:
+        METHODS[method](net, x)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"method": method, "peak_growth_mib": max(0.0, peak - base)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n-archs", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.n_archs, args.batch, args.data_dir)
+        return
+    nets, x = setup(args.n_archs, args.batch, args.data_dir)
+    forward(nets[0], x)
+    times = {m: [] for m in METHODS}
+    mismatches = 0
+    for net in nets:
+        for method in ("forward", "swap"):
+            runs = []
+            for _ in range(3):
+                start = time.perf_counter()
+                value = METHODS[method](net, x)
+                runs.append(time.perf_counter() - start)
+            times[method].append(statistics.median(runs))
+        start = time.perf_counter()
+        reference = naive(net, x)
+        times["naive"].append(time.perf_counter() - start)
+        mismatches += int(reference != value)
+    memory = {}
+    for method in METHODS:
+        cmd = [sys.executable, __file__, "--memory-child", method, "--n-archs", str(args.n_archs),
+               "--batch", str(args.batch)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        memory[method] = json.loads(out)["peak_growth_mib"]
+    med = {m: statistics.median(v) for m, v in times.items()}
+    result = dict(
+        n_archs=args.n_archs, batch=args.batch, device="cpu", threads=torch.get_num_threads(),
+        median_seconds=med, swap_over_forward=med["swap"] / med["forward"],
+        naive_over_swap=med["naive"] / med["swap"], count_mismatches=mismatches,
+        peak_memory_growth_mib=memory, machine=platform.platform(), torch=torch.__version__,
+        goals=dict(swap_over_forward="<= 1.3", naive_over_swap=">= 5"),
+    )
+    OUT.mkdir(exist_ok=True)
+    (OUT / "swap_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'method':<10}{'median s/arch':>15}{'peak MiB':>12}")
+    for m in METHODS:
+        print(f"{m:<10}{med[m]:>15.4f}{memory[m]:>12.1f}")
+    print(f"swap / forward = {result['swap_over_forward']:.2f} (goal <= 1.3); "
+          f"naive / swap = {result['naive_over_swap']:.1f}x (goal >= 5); count mismatches: {mismatches}")
+
+
+if __name__ == "__main__":
+    main()
