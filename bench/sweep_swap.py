@@ -33,13 +33,13 @@ OUT = Path(__file__).resolve().parent / "results"
 
 def hooked_units(net: torch.nn.Module, x: torch.Tensor) -> int:
     """Units whose patterns are counted (distinct ReLU inputs, as count_patterns dedupes)."""
-    units, seen = [0], set()
+    units, seen = [0], {}  # holding the tensors keeps their storage from being reused
 
     def hook(m, args, out):
         a = args[0]
-        ident = (a.data_ptr(), tuple(a.shape), a._version)
+        ident = (type(m), a.data_ptr(), a.storage_offset(), tuple(a.shape), a.stride(), a._version)
         if a.dim() == 4 and ident not in seen:
-            seen.add(ident)
+            seen[ident] = a
             units[0] += out[0].numel()
 
     hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.ReLU)]
@@ -60,7 +60,11 @@ def main() -> None:
     ap.add_argument("--repeats", default="1,8,32")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--recount-units", action="store_true", help="only recompute `units` of a stored raw sweep")
     args = ap.parse_args()
+    if args.recount_units:
+        recount_units(args)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
@@ -94,6 +98,28 @@ def main() -> None:
     frame = pd.DataFrame(records)
     OUT.mkdir(exist_ok=True)
     frame.to_csv(OUT / f"sweep_{args.space}_{args.task}_raw.csv", index=False)
+    summarise(frame, args, rs, r_max, mu, sigma)
+    print(f"total {time.time() - start:.0f}s")
+
+
+def recount_units(args) -> None:
+    """Recompute the `units` column of an existing raw sweep (it depends on architecture and batch only)."""
+    raw = OUT / f"sweep_{args.space}_{args.task}_raw.csv"
+    frame = pd.read_csv(raw)
+    data_dir = resolve_data_dir(args.data_dir)
+    space = get_space(args.space)
+    images = load_images(space.task(args.task).dataset, data_dir)
+    units = []
+    for b, key in zip(frame["batch"], frame["arch"], strict=True):
+        x, _ = make_batch(images, int(b), torch.Generator().manual_seed(derive_seed("batch", args.seed)))
+        units.append(hooked_units(space.build(space.parse(key, data_dir), args.task), x))
+    frame["units"] = units
+    frame.to_csv(raw, index=False)
+    rs = [int(r) for r in args.repeats.split(",")]
+    summarise(frame, args, rs, max(rs), space.reg_mu_sigma, space.reg_mu_sigma)
+
+
+def summarise(frame, args, rs, r_max, mu, sigma) -> None:
     summary = []
     for b, g in frame.groupby("batch"):
         psi = np.array([json.loads(p) for p in g["psi"]], dtype=float)
@@ -114,7 +140,6 @@ def main() -> None:
     table = pd.DataFrame(summary)
     table.to_csv(OUT / f"sweep_{args.space}_{args.task}.csv", index=False, float_format="%.4f")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"total {time.time() - start:.0f}s")
 
 
 if __name__ == "__main__":

@@ -209,8 +209,31 @@ def list_spaces_cmd(data_dir: str = typer.Option(None, "--data-dir")) -> None:
         for task, info in sp.tasks.items():
             rows.append(dict(space=sp.name, task=task, input="x".join(map(str, info.input_shape)),
                              batch=info.default_batch_size, truth=", ".join(truth_names(sp)),
-                             reg_mu_sigma=sp.reg_mu_sigma if sp.reg_mu_sigma is not None else "-"))
+                             reg_mu_sigma=sp.reg_default(task) if sp.reg_default(task) is not None else "-"))
     out.print(rich_table(pd.DataFrame(rows), "search spaces"))
+
+
+@app.command("lswag-band")
+def lswag_band(
+    space: str = typer.Option(..., "--space"),
+    task: str = typer.Option(..., "--task"),
+    n_networks: int = typer.Option(100, "--n-networks", help="networks sampled from the space"),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    data_dir: str = typer.Option(None, "--data-dir"),
+    band_file: str = typer.Option(None, "--band-file", help="band file (default configs/lswag_bands.toml)"),
+) -> None:
+    """Select L-SWAG's layer band label-free (gradient statistics of sampled networks) and store it."""
+    from swapbench.proxies.lswag_band import select_band
+
+    if n_networks < 2:
+        raise SwapbenchError("--n-networks must be at least 2")
+    kwargs = {"band_file": Path(band_file)} if band_file else {}
+    with make_progress() as bar:
+        job = bar.add_task(f"lswag band {space}/{task}", total=n_networks)
+        entry = select_band(space, task, n_networks=n_networks, seed=seed, data_dir=data_dir,
+                            batch_size=batch_size, progress=lambda k: bar.advance(job, k), **kwargs)
+    out.print(entry)
 
 
 @data_app.command("status")

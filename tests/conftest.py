@@ -23,3 +23,14 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("benchmark data dir not found (set SWAPBENCH_DATA)")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's torch work on one thread (several threads on a busy 2-core machine spin-wait)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from swapbench.errors import DataError, EncodingError, SwapbenchError
-from swapbench.spaces.base import SearchSpace
+from swapbench.spaces.base import JsonListTruth, SearchSpace
 
 NBSZ_DIR = "nas-bench-suite-zero"
 DEFAULT_TRUTH = "nbsz"
@@ -90,15 +90,15 @@ def _decode_all(space: SearchSpace, keys: list[str], data_dir: Path, source: str
 def load_nbsz(space: SearchSpace, task: str, data_dir: Path) -> TruthTable:
     entries = nbsz_task_dict(space, task, data_dir)
     keys, acc = [], []
-    stored: dict[str, list[float]] = {}
-    for key, entry in entries.items():
+    stored: dict[str, dict[int, float]] = {}
+    for row, (key, entry) in enumerate(entries.items()):
         if not isinstance(entry, dict) or "val_accuracy" not in entry:
             raise DataError(f"{space.nbsz_file}: entry {key!r} has no val_accuracy")
         keys.append(key)
         acc.append(_value(entry["val_accuracy"]))
         for name, value in entry.items():
             if name not in ("idx", "arch", "val_accuracy"):
-                stored.setdefault(name, []).append(_value(value))
+                stored.setdefault(name, {})[row] = _value(value)
     source = str(data_dir / NBSZ_DIR / space.nbsz_file)
     return TruthTable(
         name=DEFAULT_TRUTH,
@@ -108,7 +108,8 @@ def load_nbsz(space: SearchSpace, task: str, data_dir: Path) -> TruthTable:
         keys=keys,
         archs=_decode_all(space, keys, data_dir, source),
         accuracy=np.asarray(acc, dtype=float),
-        stored={k: np.asarray(v) for k, v in stored.items() if len(v) == len(keys)},
+        # a metric missing for some entries is kept, with NaN there
+        stored={k: np.array([v.get(i, np.nan) for i in range(len(keys))]) for k, v in stored.items()},
     )
 
 
@@ -141,6 +142,27 @@ def load_csv(
     )
 
 
+def load_json_list(space: SearchSpace, task: str, spec: JsonListTruth, name: str, data_dir: Path) -> TruthTable:
+    """A truth split over JSON files, each a list of records with an arch and an accuracy field."""
+    pattern = spec.pattern.format(task=task)
+    files = sorted(data_dir.glob(pattern))
+    if not files:
+        raise DataError(f"truth '{name}' needs {data_dir / pattern} (no such files)")
+    keys, acc = [], []
+    for file in files:
+        records = load_json(str(file))
+        if not isinstance(records, list):
+            raise DataError(f"{file} is not a JSON list of records")
+        for rec in records:
+            if not isinstance(rec, dict) or spec.arch_field not in rec or spec.acc_field not in rec:
+                raise DataError(f"{file}: a record lacks '{spec.arch_field}' or '{spec.acc_field}'")
+            keys.append(str(rec[spec.arch_field]))
+            acc.append(_value(rec[spec.acc_field]))
+    source = str(data_dir / pattern)
+    return TruthTable(name=name, source=source, space=space.name, task=task, keys=keys,
+                      archs=_decode_all(space, keys, data_dir, source), accuracy=np.asarray(acc, dtype=float))
+
+
 def truth_names(space: SearchSpace) -> list[str]:
     return [DEFAULT_TRUTH, *space.extra_truths]
 
@@ -160,6 +182,10 @@ def load_truth(
         return load_nbsz(space, task, data_dir)
     if truth in space.extra_truths:
         spec = space.extra_truths[truth]
+        if isinstance(spec, JsonListTruth):
+            if spec.tasks and task not in spec.tasks:
+                raise SwapbenchError(f"truth '{truth}' has no task '{task}'")
+            return load_json_list(space, task, spec, truth, data_dir)
         if task not in spec.acc_columns:
             raise SwapbenchError(f"truth '{truth}' has no task '{task}'")
         return load_csv(

@@ -164,3 +164,13 @@ def make_batch(
     mean = torch.tensor(images.mean).view(1, -1, 1, 1)
     std = torch.tensor(images.std).view(1, -1, 1, 1)
     return (x - mean) / std, images.labels[idx].clone()
+
+
+def _load_taskonomy(data_dir: Path) -> ImageSet:
+    """TransNAS-Bench-101 inputs: real Taskonomy frames, else the natural-images substitute."""
+    from swapbench.data.taskonomy import load_taskonomy  # imported here: taskonomy imports this module
+
+    return load_taskonomy(data_dir)
+
+
+DATASETS["taskonomy"] = _load_taskonomy

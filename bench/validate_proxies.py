@@ -1,0 +1,200 @@
+"""Agreement of our baseline metrics with NAS-Bench-Suite-Zero's stored scores on NB201.
+
+For a task T, scores (all or --limit N) architectures of zc_nasbench201.json with every metric the table
+stores, on one fixed batch of real training images (no augmentation; the same batch and per-architecture
+init seeds as `swapbench correlate --batch-policy fixed`), and reports per metric: Spearman(ours, stored),
+Spearman(ours, accuracy), Spearman(stored, accuracy) on the same architectures, and |difference| of the
+last two. Writes bench/results/validate_nb201_<task>.csv (..._b<size>.csv for a batch size other than
+64); with --metrics, only those rows are replaced, so
+a long validation can be split into several runs. With --times N it also times every baseline
+(and lswag) alone, each on a fresh copy with nothing shared, on the first N architectures, and writes
+bench/results/metric_times.csv (seconds per architecture).
+
+    python bench/validate_proxies.py --task cifar10 --limit 150 --threads 1 --metrics grasp,synflow
+    python bench/validate_proxies.py --task cifar10 --limit 150 --threads 1 --extra --times 10
+
+--self-seed S instead measures the metrics' own seed-to-seed agreement (another batch and other init
+seeds): Spearman(ours at --seed, ours at S) per metric, written to validate_nb201_<task>_self.csv. It is
+the ceiling that agreement with the stored scores (computed from yet other batches and inits) can reach.
+
+Stored values are read per entry (a value missing from an entry is NaN and that architecture is left out
+of that metric's correlations), so a metric missing from a single entry is still validated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from swapbench.data.benchmarks import _value, load_truth, nbsz_task_dict
+from swapbench.data.datadir import resolve_data_dir
+from swapbench.data.images import load_images, make_batch
+from swapbench.proxies.registry import ProxyContext, get_proxy, run_proxy
+from swapbench.spaces import get_space
+from swapbench.study.runner import derive_seed
+from swapbench.study.sampling import sample_indices
+
+OUT = Path(__file__).resolve().parent / "results"
+BASELINES = ["plain", "grasp", "fisher", "grad_norm", "snip", "synflow", "l2_norm", "params", "flops",
+             "jacov", "nwot", "epe_nas", "zen", "zico", "num_lr"]
+EXTRA = ["zen", "zico", "num_lr", "lswag"]  # not stored in the table: correlation with accuracy only
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def stored_values(space, task: str, data_dir: Path, keys: list[str]) -> dict[str, np.ndarray]:
+    """Per metric, the stored value of each key (NaN where an entry lacks it)."""
+    entries = nbsz_task_dict(space, task, data_dir)
+    names = {n for k in keys for n in entries[k] if n not in ("idx", "arch", "val_accuracy")}
+    return {n: np.array([_value(entries[k][n]) if n in entries[k] else np.nan for k in keys]) for n in names}
+
+
+def build(space, arch, task: str, seed: int) -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed("init", seed, space.canonical_key(arch)))
+        return space.build(arch, task)
+
+
+def score_all(space, task, arch, names, x, y, seed, shared=True) -> dict[str, tuple[float, float]]:
+    net = build(space, arch, task, seed)
+    memo: dict = {}
+    out = {}
+    for name in names:
+        spec = get_proxy(name)
+        ctx = ProxyContext(space=space, task=task, seed=seed, arch_key=space.canonical_key(arch),
+                           options=spec.resolve_options(), memo=memo if shared else {})
+        start = time.perf_counter()
+        value = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
+        out[name] = (value, time.perf_counter() - start)
+    return out
+
+
+def run(space, task, truth, rows, names, x, y, seed) -> tuple[dict, dict]:
+    scores: dict[str, list[float]] = {m: [] for m in names}
+    seconds = {m: 0.0 for m in names}
+    start = time.perf_counter()
+    for i, row in enumerate(rows, 1):
+        for name, (value, secs) in score_all(space, task, truth.archs[row], names, x, y, seed).items():
+            scores[name].append(value)
+            seconds[name] += secs
+        if i % 10 == 0 or i == len(rows):
+            print(f"  seed {seed}: {i}/{len(rows)} archs, {time.perf_counter() - start:.0f} s", flush=True)
+    return scores, seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", default="cifar10")
+    ap.add_argument("--limit", type=int, default=None, help="score N architectures sampled with --seed")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--metrics", default=None, help="comma list (default: every stored baseline)")
+    ap.add_argument("--extra", action="store_true", help=f"also score {', '.join(EXTRA)} (vs accuracy only)")
+    ap.add_argument("--times", type=int, default=0, help="time each metric alone on N architectures")
+    ap.add_argument("--self-seed", type=int, default=None, help="seed-to-seed agreement mode (see above)")
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    data_dir = resolve_data_dir(args.data_dir)
+    space = get_space("nb201")
+    truth = load_truth(space, args.task, data_dir)
+    info = space.task(args.task)
+    images = load_images(info.dataset, data_dir)
+    gen = torch.Generator().manual_seed(derive_seed("batch", args.seed))
+    x, y = make_batch(images, args.batch_size, gen)
+    rows = sample_indices(len(truth), args.limit or len(truth), args.seed)
+    reference = stored_values(space, args.task, data_dir, truth.keys)
+    stored = [m for m in BASELINES if m in reference]
+    names = args.metrics.split(",") if args.metrics else stored
+    names += [m for m in EXTRA if m not in reference and m not in names] if args.extra else []
+    print(f"nb201/{args.task}: {len(rows)} archs, batch {args.batch_size} of {images.name}"
+          f"{' (substitute)' if images.substitute else ''}, metrics: {', '.join(names)}", flush=True)
+
+    suffix = "" if args.batch_size == 64 else f"_b{args.batch_size}"
+    scores, seconds = run(space, args.task, truth, rows, names, x, y, args.seed)
+    if args.self_seed is not None:
+        gen = torch.Generator().manual_seed(derive_seed("batch", args.self_seed))
+        x2, y2 = make_batch(images, args.batch_size, gen)
+        other, _ = run(space, args.task, truth, rows, names, x2, y2, args.self_seed)
+        frame = pd.DataFrame([
+            dict(metric=m, n=len(rows), seed=args.seed, self_seed=args.self_seed, batch_size=args.batch_size,
+                 spearman_ours_self=spearman(np.asarray(scores[m]), np.asarray(other[m])))
+            for m in names
+        ])
+        path = OUT / f"validate_nb201_{args.task}{suffix}_self.csv"
+        OUT.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False, float_format="%.4f")
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {path}")
+        return
+
+    acc = truth.accuracy[rows]
+    table = []
+    for name in names:
+        ours = np.asarray(scores[name], dtype=float)
+        entry = dict(metric=name, n=len(ours), failed=int(np.sum(ours == -1e8)))
+        r_acc = spearman(ours, acc)
+        if name in reference:
+            ref = reference[name][rows]
+            ok = ~np.isnan(ref)
+            r_acc = spearman(ours[ok], acc[ok])
+            r_ref = spearman(ref[ok], acc[ok])
+            entry.update(n=int(ok.sum()), spearman_ours_stored=spearman(ours[ok], ref[ok]),
+                         spearman_ours_acc=r_acc, spearman_stored_acc=r_ref, abs_diff=abs(r_acc - r_ref))
+        else:
+            entry.update(spearman_ours_stored=np.nan, spearman_ours_acc=r_acc, spearman_stored_acc=np.nan,
+                         abs_diff=np.nan)
+        entry["seconds_per_arch_shared"] = seconds[name] / len(rows)
+        table.append(entry)
+    frame = pd.DataFrame(table)
+    frame["limit"], frame["seed"], frame["batch_size"] = len(rows), args.seed, args.batch_size
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"validate_nb201_{args.task}{suffix}.csv"
+    if path.exists():  # keep the rows of metrics not recomputed in this run (same settings only)
+        old = pd.read_csv(path)
+        same = (old.get("limit") == len(rows)) & (old.get("seed") == args.seed) & (
+            old.get("batch_size") == args.batch_size)
+        old = old[same & ~old["metric"].isin(names)] if "limit" in old else old.iloc[0:0]
+        order = {m: i for i, m in enumerate(BASELINES + EXTRA)}
+        frame = pd.concat([old, frame], ignore_index=True)
+        frame = frame.sort_values("metric", key=lambda c: c.map(lambda m: order.get(m, 99)), kind="stable")
+    frame.to_csv(path, index=False, float_format="%.4f")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {path}")
+
+    if args.times:
+        timed = BASELINES + ["lswag"]
+        per = {m: [] for m in timed}
+        for row in rows[: args.times]:
+            for name, (_, secs) in score_all(space, args.task, truth.archs[row], timed, x, y, args.seed,
+                                             shared=False).items():
+                per[name].append(secs)
+        times = pd.DataFrame([
+            dict(metric=m, archs=len(v), mean_s=float(np.mean(v)), median_s=float(np.median(v)),
+                 max_s=float(np.max(v)), batch_size=args.batch_size, threads=args.threads, device="cpu",
+                 task=args.task, cpu=platform.processor() or platform.machine())
+            for m, v in per.items()
+        ])
+        tpath = OUT / "metric_times.csv"
+        times.to_csv(tpath, index=False, float_format="%.4f")
+        shown = times[["metric", "archs", "mean_s", "median_s", "max_s"]]
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"wrote {tpath}")
+
+
+if __name__ == "__main__":
+    main()
