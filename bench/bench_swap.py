@@ -6,7 +6,7 @@ naive method (concatenate float activations, torch.unique(dim=0)).
 Times: per architecture, the median of 3 runs of each method on the same network and batch; the table
 reports the median over architectures and the ratio of the medians. Peak memory: each method runs
 alone over the same architectures in a fresh process; reported is that process's peak RSS growth over
-its state just before the method's first call. Writes bench/results/swap_bench.json.
+its state just before the method's first call (VmHWM after resetting it through /proc/self/clear_refs). Writes bench/results/swap_bench.json.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -68,21 +67,28 @@ def naive(net: nn.Module, x: torch.Tensor) -> int:
 METHODS = {"forward": forward, "swap": count_patterns, "naive": naive}
 
 
-def rss_mib() -> float:
+def status_mib(field: str) -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def reset_peak() -> None:
+    """Reset the kernel's resident-set high-water mark (VmHWM) so set-up peaks do not count."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
 
 
 def memory_child(method: str, n_archs: int, batch: int, data_dir: str | None) -> None:
     nets, x = setup(n_archs, batch, data_dir)
     forward(nets[0], x)  # warm up allocator and kernels
-    base = rss_mib()
+    reset_peak()
+    base = status_mib("VmRSS")
     for net in nets:
         METHODS[method](net, x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mib("VmHWM")
     print(json.dumps({"method": method, "peak_growth_mib": max(0.0, peak - base)}))
 
 
