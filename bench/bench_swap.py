@@ -6,7 +6,8 @@ naive method (concatenate float activations, torch.unique(dim=0)).
 Times: per architecture, the median of 3 runs of each method on the same network and batch; the table
 reports the median over architectures and the ratio of the medians. Peak memory: each method runs
 alone over the same architectures in a fresh process; reported is that process's peak RSS growth over
-its state just before the method's first call (VmHWM, reset through /proc/self/clear_refs). Writes bench/results/swap_bench.json.
+its state just before the method's first call (VmHWM, reset through /proc/self/clear_refs).
+Writes bench/results/swap_bench.json.
 """
 
 from __future__ import annotations
