@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swapbench.proxies._patterns import call_identity
 from swapbench.proxies.registry import ProxyContext
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -217,7 +218,7 @@ def record_activations(net: nn.Module, inputs: torch.Tensor) -> list[ActivationC
 
     def hook(module: nn.Module, args: tuple, _output: torch.Tensor) -> None:
         x = args[0]
-        ident = (type(module), x.data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x._version)
+        ident = call_identity(module, x)
         duplicate = ident in seen
         if duplicate:
             bits = seen[ident][1]

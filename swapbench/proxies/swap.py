@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._patterns import PatternCounter
+from swapbench.proxies._patterns import PatternCounter, call_identity
 from swapbench.proxies.registry import ProxyContext, proxy
 
 REFERENCE = "Peng et al., SWAP-NAS, ICLR 2024; official code pym1024/SWAP src/metrics/swap.py"
@@ -62,7 +62,7 @@ def count_patterns(
             return
         if accept is not None and not accept(index):
             return
-        ident = (type(module), x.data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x._version)
+        ident = call_identity(module, x)
         if ident in seen:
             return
         seen[ident] = x

@@ -13,19 +13,12 @@ import math
 import torch
 from torch import nn
 
+from swapbench.spaces.base import ReluConvBn
+
 BASE_CHANNELS = 64
 NOMINAL_INPUT = 224  # the original code sizes its decoders for 224x224 inputs (feature width 56 / 2^k)
 OUTPUT_SIZE = 256
 CELL_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # order of the cell string digits
-
-
-class ReluConvBn(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
 
 
 class Zero(nn.Module):

@@ -19,6 +19,17 @@ from swapbench.errors import EncodingError, SwapbenchError
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+class ReluConvBn(nn.Sequential):
+    """ReLU -> Conv2d (no bias, 'same' padding) -> BatchNorm2d: the op block of NB201 and TNB101 cells."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     """What a (space, task) pair needs from the data side."""

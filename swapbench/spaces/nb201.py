@@ -21,7 +21,7 @@ from torch import nn
 
 from swapbench.errors import DataError, EncodingError
 from swapbench.spaces import register_space
-from swapbench.spaces.base import CsvTruth, SearchSpace, TaskInfo, literal
+from swapbench.spaces.base import CsvTruth, ReluConvBn, SearchSpace, TaskInfo, literal
 
 # NASLib op order (the index used in NAS-Bench-Suite-Zero keys)
 OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
@@ -86,15 +86,6 @@ def index_to_arch(index: int, data_dir: Path | None) -> Arch:
 
 # ---------------------------------------------------------------------------------------------
 # network
-
-
-class ReluConvBn(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
 
 
 class Zero(nn.Module):
