@@ -17,6 +17,7 @@ setup:
 
 test:
 	$(PY) -m pytest -q
+	$(VENV)/bin/swapbench regress results/ci --workers 2
 
 lint:
 	$(VENV)/bin/ruff check swapbench tests bench

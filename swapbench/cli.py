@@ -96,6 +96,21 @@ def parse_proxies(text: str) -> list[str]:
     return names
 
 
+WORKERS_HELP = "parallel workers (default 1; with --device cuda, one per visible GPU)"
+BACKEND_HELP = "local (this process), process (--workers processes) or ray (a Ray cluster)"
+
+
+def exec_options(backend: str | None, workers: int | None, threads: int | None, ray_address: str | None):
+    """--backend defaults to `process` when --workers > 1 is given, else `local`."""
+    from swapbench.study.backends import ExecOptions
+
+    if backend is None:
+        backend = "process" if (workers or 1) > 1 else "local"
+    options = ExecOptions(backend=backend, workers=workers, threads=threads, ray_address=ray_address)
+    options.check()
+    return options
+
+
 def make_progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -132,7 +147,10 @@ def correlate(
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/SPACE-TASK)"),
     cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", help=WORKERS_HELP),
+    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
 ) -> None:
     """Score sampled architectures and correlate the scores with ground-truth accuracy."""
     from swapbench.report.tables import rich_table, summary_markdown, write_csv, write_json
@@ -163,7 +181,8 @@ def correlate(
     try:
         with make_progress() as bar:
             job = bar.add_task(f"{space}/{task}", total=plan.total)
-            stats = execute(plan, store, progress=lambda k: bar.advance(job, k))
+            stats = execute(plan, store, progress=lambda k: bar.advance(job, k),
+                            options=exec_options(backend, workers, threads, ray_address))
         scores, corr, summary = results_frames(plan, store)
         stats["per_arch_seconds"] = stored_seconds(plan, store)
     finally:
@@ -178,6 +197,128 @@ def correlate(
     out.print(rich_table(summary.drop(columns=["space", "task"]), title))
     out.print(f"computed {stats['computed']} scores, reused {stats['reused']} from the cache "
               f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
+
+
+def _run_study(study, *, limit_archs, seeds, out_dir, cache, reference, data_dir, device, threads, options,
+               write_scores: bool = True, title_note: str = "") -> tuple[Any, Any, dict]:
+    """Plan, score (with per-column and overall progress), write the report; returns (plans, result, meta)."""
+    from swapbench.report.study import write_study_report
+    from swapbench.report.tables import write_json
+    from swapbench.study.cache import ScoreCache
+    from swapbench.study.runner import execute_many
+    from swapbench.study.study import column_configs, plan_study, study_metadata, study_results
+
+    configs = column_configs(study, limit_archs=limit_archs, seeds=seeds, data_dir=data_dir, threads=threads,
+                             device=device, cache=cache, out=str(out_dir))
+    plans = plan_study(configs)
+    for plan in plans:
+        for notice in plan.notices:
+            err.print(f"[yellow]notice[/] {plan.space.name}/{plan.config.task}: {notice}")
+    store = ScoreCache(Path(configs[0].cache_path()) if cache or study.cache else Path("runs/cache.sqlite"))
+    try:
+        with make_progress() as bar:
+            total = bar.add_task("[bold]all columns", total=sum(p.total for p in plans))
+            jobs = [bar.add_task(f"{p.space.name}/{p.config.task}", total=p.total) for p in plans]
+
+            def advance(index: int, k: int) -> None:
+                bar.advance(jobs[index], k)
+                bar.advance(total, k)
+
+            stats = execute_many(plans, store, options, advance)
+        result = study_results(plans, store, stats)
+    finally:
+        store.close()
+    report = write_study_report(Path(out_dir), study.name + title_note, result.summary, result.correlations,
+                                result.scores if write_scores else None, reference)
+    command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    meta = study_metadata(study, plans, result, stats, command, limit_archs, seeds)
+    meta["reference"] = reference
+    write_json(meta, Path(out_dir) / "run.json")
+    return plans, result, dict(report=report, stats=stats)
+
+
+@app.command()
+def study(
+    config: str = typer.Argument(..., help="study config (TOML), e.g. configs/fig4.toml"),
+    limit_archs: int = typer.Option(None, "--limit-archs", help="first N sampled archs per seed (quick runs)"),
+    seeds: str = typer.Option(None, "--seeds", help="override the config's seeds, e.g. 0 or 0-4"),
+    columns: str = typer.Option(None, "--columns", help="run only these columns, e.g. nb201/cifar10,nb101/cifar10"),
+    out_dir: str = typer.Option(None, "--out", help="output dir (default: the config's `out`, or runs/study-NAME)"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: the config's, or runs/cache.sqlite)"),
+    reference: str = typer.Option(None, "--reference", help="reference CSV (proxy,space,task,spearman) to diff"),
+    device: str = typer.Option(None, "--device", help="auto, cpu or cuda (default: the config's)"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", help=WORKERS_HELP),
+    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
+) -> None:
+    """Run a whole study (columns x metrics x seeds) from a TOML config: tables, heatmap, diff vs reference."""
+    from swapbench.report.tables import rich_table
+    from swapbench.study.study import load_study, select_columns
+
+    spec = select_columns(load_study(config), columns)
+    options = exec_options(backend, workers, threads, ray_address)
+    directory = Path(out_dir or spec.out or f"runs/study-{spec.name}")
+    reference = reference or spec.reference
+    if reference and not Path(reference).is_file():
+        raise SwapbenchError(f"reference table {reference} not found")
+    plans, result, info = _run_study(
+        spec, limit_archs=limit_archs, seeds=parse_seeds(seeds) if seeds else None, out_dir=directory,
+        cache=cache, reference=reference, data_dir=data_dir, device=device, threads=threads, options=options)
+    from swapbench.report.heatmap import order_by_mean, pivot
+
+    table = order_by_mean(pivot(result.summary))
+    table.columns = [f"{s}/{t}" for s, t in table.columns]
+    table.insert(0, "metric", table.index)
+    out.print(rich_table(table.reset_index(drop=True), f"{spec.name}: Spearman ρ (mean over seeds)", digits=2))
+    report = info["report"]
+    if "cells" in report:
+        out.print(f"{report['within']} of {report['cells']} cells within ±0.05 of {Path(reference).name}")
+    stats = info["stats"]
+    out.print(f"computed {sum(p['computed'] for p in stats['per_plan'])} scores in {stats['wall_seconds']:.1f}s "
+              f"({stats['backend']['backend']}, {stats['backend']['workers']} worker(s)); results in {directory}/")
+
+
+@app.command()
+def regress(
+    results_dir: str = typer.Argument(..., help="a stored study output (run.json + summary.csv), e.g. results/ci"),
+    tolerance: float = typer.Option(0.02, "--tolerance", help="largest allowed |Δ Spearman| per cell"),
+    cache: str = typer.Option(None, "--cache", help="reuse this score cache (default: a fresh one, so changed "
+                                                    "metric code is noticed)"),
+    out_dir: str = typer.Option(None, "--out", help="keep the rerun's outputs here (default: a temp dir)"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", help=WORKERS_HELP),
+    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+) -> None:
+    """Rerun a stored study and exit 1 if any cell moved beyond the tolerance (0 if none did)."""
+    import tempfile
+
+    from swapbench.report.tables import rich_table
+    from swapbench.study.regress import load_stored, moved_cells
+
+    if tolerance < 0:
+        raise SwapbenchError("--tolerance must be >= 0")
+    spec, run, stored = load_stored(results_dir)
+    threads = threads or run.get("threads")  # CPU results can depend on the thread count in the last bits
+    options = exec_options(backend, workers, threads, None)
+    with tempfile.TemporaryDirectory(prefix="swapbench-regress-") as tmp:
+        directory = Path(out_dir or Path(tmp) / "out")
+        _, result, _ = _run_study(
+            spec, limit_archs=run.get("limit_archs"), seeds=run.get("seeds"), out_dir=directory,
+            cache=cache or str(Path(tmp) / "cache.sqlite"), reference=None, data_dir=data_dir, device=None,
+            threads=threads, options=options, write_scores=False, title_note=" (regression rerun)")
+    moved = moved_cells(stored, result.summary, tolerance)
+    if len(moved):
+        out.print(rich_table(moved, f"{len(moved)} cell(s) moved beyond ±{tolerance:g}", digits=4))
+        sys.stderr.write(f"regression: {len(moved)} of {len(stored)} cells of {results_dir} moved beyond "
+                         f"±{tolerance:g}\n")
+        raise typer.Exit(1)
+    delta = (result.summary.set_index(["space", "task", "proxy"])["spearman_mean"]
+             - stored.set_index(["space", "task", "proxy"])["spearman_mean"]).abs().max()
+    out.print(f"regression passed: all {len(stored)} cells of {results_dir} within ±{tolerance:g} "
+              f"(largest |Δ| {0.0 if delta != delta else delta:.4f})")
 
 
 @app.command("proxies")
@@ -269,6 +410,157 @@ def data_fetch(data_dir: str = typer.Option(None, "--data-dir")) -> None:
     target = resolve_data_dir(data_dir, must_exist=False)
     for path in fetch_nbsz(target, log=out.print):
         out.print(f"fetched {path}")
+
+
+# --------------------------------------------------------------------------------------------
+# ablations of the SWAP-NAS paper (logic in swapbench.study.ablation)
+
+ablation_app = typer.Typer(no_args_is_help=True,
+                           help="The paper's ablations: input size (Table 3) and the size regulariser (Tables 4-6).")
+app.add_typer(ablation_app, name="ablation")
+
+
+def _number_list(text: str, option: str, cast: type = float) -> list:
+    """'3,15,32' -> [3, 15, 32]; a bad item is a one-line input error."""
+    try:
+        values = [cast(p.strip()) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise SwapbenchError(f"bad {option} {text!r}; use a comma-separated list like 3,15,32") from None
+    if not values:
+        raise SwapbenchError(f"{option} is empty")
+    return values
+
+
+def _ablation_command() -> str:
+    return "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+@ablation_app.command("input-size")
+def ablation_input_size(
+    space: str = typer.Option("nb201", "--space", help="search space"),
+    task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
+    n_archs: int = typer.Option(1000, "--n-archs", help="architectures sampled from the truth table"),
+    seed: int = typer.Option(0, "--seed", help="seed of the sample, the batch, the crops and the inits"),
+    sizes: str = typer.Option("3,15,32", "--sizes", help="input sizes (square), comma-separated"),
+    batch_size: int = typer.Option(32, "--batch-size", help="images per batch (paper: 32)"),
+    resize: str = typer.Option("crop", "--resize", help="crop (official SWAP code) or bilinear (antialiased)"),
+    repeats: int = typer.Option(1, "--repeats", help="Gaussian re-initialisations averaged per count"),
+    mu: float = typer.Option(None, "--mu", help="reg-SWAP mu, millions of params (default: the space's)"),
+    sigma: float = typer.Option(None, "--sigma", help="reg-SWAP sigma (default: the space's)"),
+    form: str = typer.Option("paper", "--form", help="regulariser form: paper or code"),
+    truth: str = typer.Option(None, "--truth", help="ground truth (default: nb201-200ep-test for nb201, else nbsz)"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    out_dir: str = typer.Option("runs/ablation-input-size", "--out", help="output dir"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: runs/cache.sqlite)"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch"),
+) -> None:
+    """Table 3: standard activation patterns |A| vs SWAP vs reg-SWAP at several input sizes."""
+    from swapbench.report.figures_ablation import input_size_figure
+    from swapbench.report.tables import rich_table, write_csv, write_json
+    from swapbench.study import ablation as ab
+    from swapbench.study.cache import ScoreCache
+    from swapbench.study.runner import run_metadata
+
+    config = ab.InputSizeConfig(
+        space=space, task=task, n_archs=n_archs, seed=seed, sizes=_number_list(sizes, "--sizes", int),
+        batch_size=batch_size, resize=resize, repeats=repeats, mu=mu, sigma=sigma, form=form, truth=truth,
+        device=device, data_dir=data_dir, out=out_dir, cache=cache, threads=threads,
+    )
+    iplan = ab.plan_input_size(config)
+    for notice in iplan.plan.notices:
+        err.print(f"[yellow]notice:[/] {notice}")
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    store = ScoreCache(Path(iplan.plan.config.cache_path()))
+    try:
+        with make_progress() as bar:
+            job = bar.add_task(f"input size {space}/{task}", total=iplan.total)
+            stats = ab.execute_input_size(iplan, store, progress=lambda k: bar.advance(job, k))
+        scores = ab.input_size_scores(iplan, store)
+        stats["per_arch_seconds"] = ab.input_size_seconds(iplan, store)
+    finally:
+        store.close()
+    table = ab.input_size_table(scores)
+    write_csv(scores, directory / "scores.csv")
+    write_csv(table, directory / "table.csv")
+    (directory / "table.md").write_text(ab.input_size_markdown(table, iplan))
+    input_size_figure(table, ab.METRIC_LABELS, directory / "spearman_vs_input_size")
+    meta = run_metadata(iplan.plan, stats, _ablation_command())
+    meta["ablation"] = dict(kind="input-size", config=config.to_dict(), effective_sizes=iplan.effective,
+                            mu=iplan.mu, sigma=iplan.sigma,
+                            cache_keys={f"{m}@{s}": k for (m, s), k in iplan.keys.items()})
+    write_json(meta, directory / "run.json")
+    out.print(rich_table(table.drop(columns=["min", "max", "kendall"]), f"input-size ablation: {space}/{task}"))
+    out.print(f"computed {stats['computed']} scores, reused {stats['reused']} from the cache "
+              f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
+
+
+@ablation_app.command("regularisation")
+def ablation_regularisation(
+    space: str = typer.Option(..., "--space", help="search space (paper: nb101, nb201, nb301)"),
+    task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
+    groups: int = typer.Option(5, "--groups", help="disjoint groups of architectures"),
+    group_size: int = typer.Option(None, "--group-size", help="architectures per group (default: "
+                                   "min(1000, available // groups))"),
+    seed: int = typer.Option(0, "--seed", help="seed of the groups; group k is scored with seed+k-1"),
+    batch_size: int = typer.Option(None, "--batch-size", help="images per batch (default: the task's, 64)"),
+    repeats: int = typer.Option(None, "--repeats", help="swap repeats (default: the metric's, 1)"),
+    mus: str = typer.Option(None, "--mus", help="mu values (with --sigmas: their product is the grid; "
+                            "default: the paper's rows)"),
+    sigmas: str = typer.Option(None, "--sigmas", help="sigma values, millions of params"),
+    forms: str = typer.Option("paper,code", "--forms", help="regulariser forms: paper, code or both"),
+    truth: str = typer.Option(None, "--truth", help="ground truth (default: nb201-200ep-test for nb201, else nbsz)"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-reg-SPACE)"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: runs/cache.sqlite)"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch"),
+) -> None:
+    """Tables 4-6: Spearman of reg-SWAP over a (mu, sigma) grid on disjoint groups, and the size histogram."""
+    from swapbench.report.figures_ablation import model_size_histogram
+    from swapbench.report.tables import rich_table, write_csv, write_json
+    from swapbench.study import ablation as ab
+    from swapbench.study.cache import ScoreCache
+    from swapbench.study.runner import execute, run_metadata, stored_seconds
+
+    config = ab.RegularisationConfig(
+        space=space, task=task, groups=groups, group_size=group_size, seed=seed, batch_size=batch_size,
+        repeats=repeats, mus=_number_list(mus, "--mus") if mus else [],
+        sigmas=_number_list(sigmas, "--sigmas") if sigmas else [],
+        forms=[f.strip() for f in forms.split(",") if f.strip()], truth=truth, device=device, data_dir=data_dir,
+        out=out_dir, cache=cache, threads=threads,
+    )
+    rplan = ab.plan_regularisation(config)
+    for notice in rplan.plan.notices:
+        err.print(f"[yellow]notice:[/] {notice}")
+    directory = Path(rplan.plan.config.out)
+    directory.mkdir(parents=True, exist_ok=True)
+    store = ScoreCache(rplan.plan.config.cache_path())
+    try:
+        with make_progress() as bar:
+            job = bar.add_task(f"regulariser {space}/{task}", total=rplan.total)
+            stats = execute(rplan.plan, store, progress=lambda k: bar.advance(job, k))
+        scores = ab.regularisation_scores(rplan, store)
+        stats["per_arch_seconds"] = stored_seconds(rplan.plan, store)
+    finally:
+        store.close()
+    long = ab.apply_grid(scores, rplan.grid, config.forms)
+    table = ab.grid_table(long)
+    write_csv(scores, directory / "scores.csv")
+    write_csv(long, directory / "grid.csv")
+    write_csv(table, directory / "table.csv")
+    (directory / "table.md").write_text(ab.regularisation_markdown(table, rplan, scores))
+    model_size_histogram(scores["params_m"], space, task, directory / "model_size_hist")
+    meta = run_metadata(rplan.plan, stats, _ablation_command())
+    meta["ablation"] = dict(kind="regularisation", config=config.to_dict(), group_size=rplan.group_size,
+                            available=rplan.available, group_seeds=rplan.group_seeds(),
+                            paper_table=rplan.paper_table, grid=[(g.block, g.mu, g.sigma) for g in rplan.grid])
+    write_json(meta, directory / "run.json")
+    cols = ["form", "block", "mu", "sigma", *[f"g{k}" for k in range(1, groups + 1)], "mean", "paper_mean"]
+    out.print(rich_table(table[cols], f"regulariser ablation: {space}/{task}, {groups} groups of {rplan.group_size}"))
+    out.print(f"computed {stats['computed']} scores, reused {stats['reused']} from the cache "
+              f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
 
 
 def main() -> None:

@@ -11,3 +11,8 @@ class DataError(SwapbenchError):
 
 class EncodingError(SwapbenchError):
     """An architecture encoding that a space cannot decode."""
+
+
+class NotApplicable(SwapbenchError):
+    """A metric whose definition does not apply to a network (e.g. zen on a net without global pooling).
+    The harness records NaN for it, which the reports show as an empty cell, instead of failing a study."""

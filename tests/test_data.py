@@ -106,7 +106,8 @@ def test_sampling():
     assert sample_indices(100, 10, 0) == sample_indices(100, 10, 0)
     assert sample_indices(100, 10, 0) != sample_indices(100, 10, 1)
     assert len(set(sample_indices(100, 10, 0))) == 10
-    assert sample_indices(5, 10, 0) == [0, 1, 2, 3, 4]
+    assert sorted(sample_indices(5, 10, 0)) == [0, 1, 2, 3, 4]  # a whole table, in a seeded order
+    assert sample_indices(725, 1000, 0) != sample_indices(725, 1000, 1)
     assert np.all(np.array(sample_indices(15625, 1000, 4)) < 15625)
 
 

@@ -106,6 +106,27 @@ def test_grasp_matches_explicit_hessian():
     assert score("grasp", net, x, y) == pytest.approx(expected, rel=1e-4, abs=1e-7)
 
 
+class WithIdleSpectralConv(nn.Module):
+    """A net holding a spectral-norm conv it never runs, as TNB101's autoencoder holds its discriminator."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(6)
+        self.body = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3))
+        self.idle = nn.utils.spectral_norm(nn.Conv2d(2, 2, 3))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_grasp_ignores_an_unexecuted_spectral_norm_layer():
+    net = WithIdleSpectralConv()
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 0, 1])
+    assert not net.idle.weight.requires_grad  # the plain tensor NASLib re-flags before autograd.grad
+    value = score("grasp", net, x, y)
+    assert value == pytest.approx(score("grasp", net.body, x, y), rel=1e-6)
+
+
 def test_synflow_two_layer_linear():
     torch.manual_seed(4)
     net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))

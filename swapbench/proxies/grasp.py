@@ -26,6 +26,9 @@ def grasp(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     first = loss_pass(net, inputs, targets, loss_fn, ctx).grads
     layers = weight_layers(net)
     weights = [m.weight for m in layers]
+    for w in weights:  # NASLib sets requires_grad on every weight; a spectral-norm conv that never ran
+        if not w.requires_grad and w.is_leaf:  # (TNB101's discriminator) holds a plain tensor here
+            w.requires_grad_(True)
     net.zero_grad(set_to_none=True)
     loss = loss_fn(first_tensor(net(inputs)), targets)
     second = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)

@@ -12,11 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from swapbench.errors import SwapbenchError
+from swapbench.errors import NotApplicable, SwapbenchError
 from swapbench.registry import Registry
 
 # NAS-Bench-Suite-Zero replaces NaN/inf scores by this value (they rank as worst, not excluded).
 FAILED = -1e8
+NOT_APPLICABLE = float("nan")  # the metric's definition does not cover this network (see errors.NotApplicable)
 
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, Callable, "ProxyContext"], float]
 
@@ -124,7 +125,10 @@ def run_proxy(
         bypass_batchnorm(net)
     net.train()
     with torch.set_grad_enabled(spec.needs_grad):
-        value = spec.fn(net, inputs, targets, loss_fn, ctx)
+        try:
+            value = spec.fn(net, inputs, targets, loss_fn, ctx)
+        except NotApplicable:
+            return NOT_APPLICABLE
     value = float(value)
     if math.isnan(value) or math.isinf(value):
         return FAILED

@@ -15,8 +15,9 @@ BatchNorm layers with track_running_stats=False have no running_var (NASLib's ze
 Option `untracked_bn`: "skip" (default: such layers add nothing to the BN term) or "batch_var" (use the
 unbiased per-channel variance of the layer's input in the last forward, averaged over channels).
 NB201 as built here tracks statistics in every BatchNorm, so the option does not matter there.
-A network whose forward does not call exactly one AdaptiveAvgPool2d cannot be scored (error), as in
-NASLib, whose forward_before_global_avg_pool asserts a single call.
+A network whose forward does not call exactly one AdaptiveAvgPool2d (TNB101's autoencoder/normal decoders
+have none) cannot be scored, as in NASLib, whose forward_before_global_avg_pool asserts a single call: the
+score is NaN (not applicable), shown as an empty cell, rather than an invented feature map.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from swapbench.errors import SwapbenchError
+from swapbench.errors import NotApplicable, SwapbenchError
 from swapbench.proxies.registry import ProxyContext, proxy
 from swapbench.proxies.swap import gaussian_init
 
@@ -41,7 +42,7 @@ def features_before_gap(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         for h in handles:
             h.remove()
     if len(captured) != 1:
-        raise SwapbenchError(
+        raise NotApplicable(
             f"zen needs exactly one global average pool (AdaptiveAvgPool2d) call in the forward; "
             f"this network made {len(captured)}"
         )

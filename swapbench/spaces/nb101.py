@@ -167,6 +167,7 @@ class NB101Network(nn.Module):
                 layers.append(Cell(arch, c_in, c_out))
                 c_in = c_out
         self.layers = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)  # = mean over H, W; a module so zen can find the pre-GAP features
         self.classifier = nn.Linear(c_out, num_classes)
         self._init()
 
@@ -180,7 +181,7 @@ class NB101Network(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.layers(x).mean(dim=(2, 3)))
+        return self.classifier(self.pool(self.layers(x)).flatten(1))
 
 
 # ---------------------------------------------------------------------------------------------

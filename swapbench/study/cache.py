@@ -26,6 +26,12 @@ CREATE TABLE IF NOT EXISTS scores (
 """
 
 
+def _store(score: float) -> float | str:
+    """SQLite has no NaN (it would become NULL): a not-applicable score is kept as the text "nan"."""
+    score = float(score)
+    return "nan" if score != score else score
+
+
 class ScoreCache:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -46,12 +52,21 @@ class ScoreCache:
         row = self.db.execute(
             "SELECT score FROM scores WHERE key=? AND seed=? AND arch=?", (key, seed, arch)
         ).fetchone()
-        return None if row is None else float(row[0])
+        return None if row is None else float(row[0])  # float("nan") reads the stored "nan" back
 
     def put(self, key: str, seed: int, arch: str, score: float, seconds: float) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO scores (key, seed, arch, score, seconds, created) VALUES (?,?,?,?,?,?)",
-            (key, seed, arch, float(score), float(seconds), time.time()),
+            (key, seed, arch, _store(score), float(seconds), time.time()),
+        )
+        self.db.commit()
+
+    def put_many(self, rows: list[tuple[str, int, str, float, float]]) -> None:
+        """(key, seed, arch, score, seconds) rows in one transaction."""
+        now = time.time()
+        self.db.executemany(
+            "INSERT OR REPLACE INTO scores (key, seed, arch, score, seconds, created) VALUES (?,?,?,?,?,?)",
+            [(k, s, a, _store(v), float(t), now) for k, s, a, v, t in rows],
         )
         self.db.commit()
 
@@ -59,7 +74,7 @@ class ScoreCache:
         """{arch: (score, seconds)} for the stored ones among `archs`."""
         wanted = set(archs)
         rows = self.db.execute("SELECT arch, score, seconds FROM scores WHERE key=? AND seed=?", (key, seed))
-        return {a: (s, t) for a, s, t in rows if a in wanted}
+        return {a: (float(s), t) for a, s, t in rows if a in wanted}
 
     def count(self, key: str | None = None) -> int:
         if key is None:

@@ -18,6 +18,7 @@ class CorrelateConfig:
     task: str
     proxies: list[str] = field(default_factory=lambda: ["swap", "reg_swap"])
     n_archs: int = 1000
+    limit_archs: int | None = None  # keep the first N of each seed's sample (a prefix of the full run)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     batch_size: int | None = None  # None: the task's NAS-Bench-Suite-Zero batch (64; 32 for TNB101)
     batch_policy: str = "fixed"

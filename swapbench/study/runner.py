@@ -25,6 +25,7 @@ from swapbench.errors import SwapbenchError
 from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
 from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
+from swapbench.study.backends import ExecOptions, Job, run_jobs
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig, score_key
 from swapbench.study.sampling import sample_indices
@@ -109,7 +110,10 @@ def plan_run(config: CorrelateConfig) -> Plan:
             if images is not None else "none",
             device_type=device.type,
         )
-    samples = {seed: sample_indices(len(truth), n, seed) for seed in config.seeds}
+    samples = {seed: sample_indices(len(truth), n, seed)[:config.limit_archs] for seed in config.seeds}
+    if config.limit_archs is not None and config.limit_archs < n:
+        notices.append(f"--limit-archs {config.limit_archs}: the first {config.limit_archs} of {n} sampled "
+                       f"architectures per seed")
     return Plan(config, space, truth, images, device, batch_size, proxies, options, keys, idents, samples, notices)
 
 
@@ -147,32 +151,74 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
     return out
 
 
-def execute(plan: Plan, cache: ScoreCache, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Score everything not yet cached. Returns counts and timings."""
+def pending_jobs(plans: list[Plan], cache: ScoreCache, chunk: int) -> tuple[list[Job], list[int]]:
+    """Jobs for every (plan, seed, arch) with a metric not yet in the cache, in plan/seed/sample order;
+    and per plan, the number of architectures that are already complete."""
+    jobs: list[Job] = []
+    complete = []
+    for index, plan in enumerate(plans):
+        done = 0
+        for seed, rows in plan.samples.items():
+            canon = [plan.space.canonical_key(plan.truth.archs[r]) for r in rows]
+            stored = {s.name: cache.fetch(plan.keys[s.name], seed, canon) for s in plan.proxies}
+            items = []
+            for row, ck in zip(rows, canon, strict=True):
+                missing = tuple(s.name for s in plan.proxies if ck not in stored[s.name])
+                if missing:
+                    items.append((row, missing))
+                else:
+                    done += 1
+            for start in range(0, len(items), chunk):
+                jobs.append(Job(index, seed, tuple(items[start:start + chunk])))
+        complete.append(done)
+    return jobs, complete
+
+
+def execute_many(plans: list[Plan], cache: ScoreCache, options: ExecOptions | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Score everything of several plans not yet cached, on one backend; each finished job is committed
+    to the cache before the next result is taken. progress(plan_index, n_archs) as archs complete."""
+    options = options or ExecOptions()
+    options.check()
     set_deterministic()
-    if plan.config.threads:
-        torch.set_num_threads(plan.config.threads)
-    for spec in plan.proxies:
-        cache.register(plan.keys[spec.name], plan.key_idents[spec.name])
-    computed, reused = 0, 0
-    seconds: dict[str, float] = {p.name: 0.0 for p in plan.proxies}
+    for plan in plans:
+        for spec in plan.proxies:
+            cache.register(plan.keys[spec.name], plan.key_idents[spec.name])
+    chunk = options.chunk or (1 if options.backend == "local" else 4)
+    jobs, complete = pending_jobs(plans, cache, chunk)
+    if progress:
+        for index, done in enumerate(complete):
+            if done:
+                progress(index, done)
+    per_plan = [dict(computed=0, reused=0, compute_seconds={p.name: 0.0 for p in plan.proxies}, finished_after=0.0)
+                for plan in plans]
+    for index, plan in enumerate(plans):
+        queued = sum(len(names) for job in jobs if job.plan == index for _, names in job.items)
+        per_plan[index]["reused"] = plan.total * len(plan.proxies) - queued
     start = time.perf_counter()
-    for seed, rows in plan.samples.items():
-        fixed = _batch(plan, seed, "") if plan.config.batch_policy == "fixed" else None
-        for row in rows:
-            arch = plan.truth.archs[row]
-            arch_key = plan.space.canonical_key(arch)
-            missing = [s for s in plan.proxies if cache.get(plan.keys[s.name], seed, arch_key) is None]
-            if missing:
-                for name, (value, secs) in score_arch(plan, seed, arch, missing, fixed).items():
-                    cache.put(plan.keys[name], seed, arch_key, value, secs)
-                    seconds[name] += secs
-                computed += len(missing)
-            reused += len(plan.proxies) - len(missing)
-            if progress:
-                progress(1)
-    return dict(computed=computed, reused=reused, wall_seconds=time.perf_counter() - start,
-                compute_seconds=seconds)
+
+    def on_result(job: Job, scores: list) -> None:
+        plan = plans[job.plan]
+        cache.put_many([(plan.keys[name], job.seed, arch_key, value, secs) for name, arch_key, value, secs in scores])
+        stats = per_plan[job.plan]
+        stats["computed"] += len(scores)
+        for name, _, _, secs in scores:
+            stats["compute_seconds"][name] += secs
+        stats["finished_after"] = time.perf_counter() - start
+        if progress:
+            progress(job.plan, job.size)
+
+    backend = run_jobs(plans, jobs, options, on_result)
+    return dict(per_plan=per_plan, wall_seconds=time.perf_counter() - start, backend=backend)
+
+
+def execute(plan: Plan, cache: ScoreCache, progress: Callable[[int], None] | None = None,
+            options: ExecOptions | None = None) -> dict[str, Any]:
+    """Score everything of one plan not yet cached. Returns counts and timings."""
+    result = execute_many([plan], cache, options, (lambda _, k: progress(k)) if progress else None)
+    stats = result["per_plan"][0]
+    return dict(computed=stats["computed"], reused=stats["reused"], wall_seconds=result["wall_seconds"],
+                compute_seconds=stats["compute_seconds"], backend=result["backend"])
 
 
 def collect_scores(plan: Plan, cache: ScoreCache) -> pd.DataFrame:

@@ -21,6 +21,7 @@ def correlation_table(scores: pd.DataFrame, space: str, task: str) -> pd.DataFra
     """scores: seed, arch, proxy, score, accuracy -> one row per (proxy, seed)."""
     rows = []
     for (proxy, seed), group in scores.groupby(["proxy", "seed"], sort=False):
+        group = group[group["score"].notna()]  # NaN = metric not applicable to that network
         rho, tau = rank_correlations(group["score"].to_numpy(), group["accuracy"].to_numpy())
         rows.append(dict(space=space, task=task, proxy=proxy, seed=int(seed), n=len(group),
                          spearman=rho, kendall=tau))

@@ -1,0 +1,247 @@
+"""Where scoring runs: in this process, in worker processes, or on a Ray cluster.
+
+Every backend runs the same job function, (config, seed, truth rows, missing metrics) -> scores, and
+hands the results back to the calling process, which is the only writer of the SQLite cache. A score
+depends only on (config, seed, arch), so every backend fills the cache with the same numbers (with
+the same CPU thread count; see `ExecOptions.threads`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from swapbench.errors import SwapbenchError
+
+if TYPE_CHECKING:
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import Plan
+
+BACKENDS = ("local", "process", "ray")
+
+# (proxy, arch_key, score, seconds)
+Score = tuple[str, str, float, float]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A chunk of one column's architectures for one seed, each with the metrics still missing."""
+
+    plan: int  # index into the plans being executed
+    seed: int
+    items: tuple[tuple[int, tuple[str, ...]], ...]  # (truth-table row, metric names)
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class ExecOptions:
+    backend: str = "local"
+    workers: int | None = None  # None: 1, or one per visible GPU with --device cuda
+    threads: int | None = None  # torch CPU threads per worker; None: cores // workers
+    chunk: int | None = None  # architectures per job; None: 1 in-process, 4 otherwise
+    ray_address: str | None = None  # None: start a local Ray instance on this machine
+
+    def resolved_workers(self, device_type: str) -> int:
+        if self.workers is not None:
+            if self.workers < 1:
+                raise SwapbenchError("--workers must be >= 1")
+            return self.workers
+        if device_type == "cuda" and self.backend != "local":
+            return max(1, torch.cuda.device_count())
+        return 1
+
+    def resolved_threads(self, workers: int) -> int:
+        if self.threads is not None:
+            if self.threads < 1:
+                raise SwapbenchError("--threads must be >= 1")
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // workers)
+
+    def check(self) -> None:
+        if self.backend not in BACKENDS:
+            raise SwapbenchError(f"unknown backend '{self.backend}'; use {', '.join(BACKENDS)}")
+        if self.chunk is not None and self.chunk < 1:
+            raise SwapbenchError("--chunk must be >= 1")
+
+
+# --------------------------------------------------------------------------------------------
+# the job function and its per-process state
+
+
+_PLANS: dict[str, Plan] = {}
+_BATCHES: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _config_id(config: CorrelateConfig) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True, default=str)
+
+
+def _plan_for(config: CorrelateConfig) -> Plan:
+    from swapbench.study.runner import plan_run
+
+    ident = _config_id(config)
+    if ident not in _PLANS:
+        _PLANS[ident] = plan_run(config)
+    return _PLANS[ident]
+
+
+def score_items(plan: Plan, seed: int, items: Iterable[tuple[int, tuple[str, ...]]]) -> list[Score]:
+    """Score the given rows of one plan with the given metrics."""
+    from swapbench.proxies.registry import get_proxy
+    from swapbench.study.runner import _batch, score_arch
+
+    batch = None
+    if plan.config.batch_policy == "fixed":
+        ident = (_config_id(plan.config), seed)
+        if ident not in _BATCHES:
+            _BATCHES.clear()  # one column at a time is the common order; keep memory flat
+            _BATCHES[ident] = _batch(plan, seed, "")
+        batch = _BATCHES[ident]
+    out: list[Score] = []
+    for row, names in items:
+        arch = plan.truth.archs[row]
+        arch_key = plan.space.canonical_key(arch)
+        specs = [get_proxy(n) for n in names]
+        for name, (value, secs) in score_arch(plan, seed, arch, specs, batch).items():
+            out.append((name, arch_key, value, secs))
+    return out
+
+
+def _worker_job(config: CorrelateConfig, seed: int, items: tuple) -> list[Score]:
+    return score_items(_plan_for(config), seed, items)
+
+
+def _init_process(threads: int, counter: Any, gpus: int) -> None:
+    """Pin CPU threads, and spread workers over the visible GPUs (--device cuda)."""
+    from swapbench.device import set_deterministic
+
+    torch.set_num_threads(threads)
+    set_deterministic()
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    if gpus > 0:
+        torch.cuda.set_device(index % gpus)
+
+
+def _ray_job(config: CorrelateConfig, seed: int, items: tuple, threads: int) -> list[Score]:
+    from swapbench.device import set_deterministic
+
+    torch.set_num_threads(threads)
+    set_deterministic()
+    return _worker_job(config, seed, items)
+
+
+# --------------------------------------------------------------------------------------------
+# dispatch
+
+
+def _worker_configs(plans: list[Plan]) -> list[CorrelateConfig]:
+    """Configs as workers re-plan them: the data dir fixed to the resolved path (a worker may run in
+    another environment), and threads left to the worker initialiser."""
+    from swapbench.data.datadir import resolve_data_dir
+
+    return [replace(p.config, data_dir=str(resolve_data_dir(p.config.data_dir)), threads=None,
+                    cache=None) for p in plans]
+
+
+def run_jobs(plans: list[Plan], jobs: list[Job], options: ExecOptions,
+             on_result: Callable[[Job, list[Score]], None]) -> dict[str, Any]:
+    """Run every job on the chosen backend; `on_result` is called in this process as each finishes."""
+    options.check()
+    if not jobs:
+        return dict(backend=options.backend, workers=0, threads=torch.get_num_threads())
+    device_type = plans[0].device.type
+    workers = options.resolved_workers(device_type)
+    if options.backend == "local":
+        threads = options.threads or plans[0].config.threads
+        if threads:
+            torch.set_num_threads(threads)
+        for job in jobs:
+            on_result(job, score_items(plans[job.plan], job.seed, job.items))
+        return dict(backend="local", workers=1, threads=torch.get_num_threads())
+    threads = options.resolved_threads(workers)
+    configs = _worker_configs(plans)
+    if options.backend == "process":
+        _run_processes(configs, jobs, workers, threads, device_type, on_result)
+    else:
+        _run_ray(configs, jobs, workers, threads, device_type, options.ray_address, on_result)
+    return dict(backend=options.backend, workers=workers, threads=threads)
+
+
+def _run_processes(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int,
+                   device_type: str, on_result: Callable[[Job, list[Score]], None]) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+    counter = ctx.Value("i", 0)
+    gpus = torch.cuda.device_count() if device_type == "cuda" else 0
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_process,
+                               initargs=(threads, counter, gpus))
+    try:
+        pending = {}
+        queue = iter(jobs)
+        for job in _take(queue, 2 * workers):  # a short queue: an interrupt loses little work
+            pending[pool.submit(_worker_job, configs[job.plan], job.seed, job.items)] = job
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                on_result(job, future.result())
+                for nxt in _take(queue, 1):
+                    pending[pool.submit(_worker_job, configs[nxt.plan], nxt.seed, nxt.items)] = nxt
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int, device_type: str,
+             address: str | None, on_result: Callable[[Job, list[Score]], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise SwapbenchError("--backend ray needs Ray: pip install 'swapbench[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        gpus = 1 if device_type == "cuda" else 0
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=2)(_ray_job)
+        refs = {}
+        config_refs = [ray.put(c) for c in configs]
+        queue = iter(jobs)
+        # keep every worker busy but the queue short: results stream back and a cancel loses little
+        for job in _take(queue, 2 * workers):
+            refs[remote.remote(config_refs[job.plan], job.seed, job.items, threads)] = job
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                job = refs.pop(ref)
+                on_result(job, ray.get(ref))
+                for nxt in _take(queue, 1):
+                    refs[remote.remote(config_refs[nxt.plan], nxt.seed, nxt.items, threads)] = nxt
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _take(it: Iterator[Job], n: int) -> list[Job]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
