@@ -34,7 +34,7 @@ from swapbench.proxies.swap import gaussian_init
 
 def features_before_gap(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     captured: list[torch.Tensor] = []
-    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d) or getattr(m, "global_pool", False)]
     handles = [m.register_forward_hook(lambda _m, args, _out: captured.append(args[0])) for m in pools]
     try:
         net(x)
