@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import SwapbenchError
+from swapbench.proxies._common import pack_samples
 from swapbench.proxies._patterns import PatternCounter, call_identity
 from swapbench.proxies.registry import ProxyContext, proxy
 
@@ -43,10 +44,13 @@ def count_patterns(
     modules: tuple[type[nn.Module], ...] = (nn.ReLU,),
     four_d_only: bool = True,
     accept: Callable[[int], bool] | None = None,
+    sample_codes: list[torch.Tensor] | None = None,
 ) -> int:
     """One no-grad forward; Psi over the outputs of every matching activation call.
 
     `accept(i)` filters activation calls by their forward-order index i (used by L-SWAG's band).
+    `sample_codes`, when given, receives each counted call's packed per-sample codes (the rows), for the
+    standard activation-pattern count of the input-size ablation.
     A call whose input is a tensor already seen by the same activation type (e.g. two ReLU-conv edges
     reading one NB201 node) yields identical rows, which the count would collapse anyway: it is skipped.
     """
@@ -67,6 +71,8 @@ def count_patterns(
             return
         seen[ident] = x
         counter.add(output)
+        if sample_codes is not None:
+            sample_codes.append(pack_samples(output.detach().reshape(output.shape[0], -1) > 0))
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, modules)]
     try:

@@ -41,10 +41,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import distinct_rows, pack_samples
-from swapbench.proxies._patterns import PatternCounter, call_identity
+from swapbench.proxies._common import distinct_rows
 from swapbench.proxies.registry import ProxyContext
-from swapbench.proxies.swap import gaussian_init, regulariser
+from swapbench.proxies.swap import count_patterns, gaussian_init, regulariser
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig, score_key
 from swapbench.study.runner import Plan, _batch, derive_seed, plan_run, score_arch
@@ -130,30 +129,9 @@ def pattern_counts(net: nn.Module, inputs: torch.Tensor) -> tuple[int, int]:
 
     The calls are those `swap.count_patterns` counts; a call repeating an already-seen input is skipped,
     which changes neither count (it only duplicates columns)."""
-    counter = PatternCounter()
     codes: list[torch.Tensor] = []
-    seen: dict[tuple, torch.Tensor] = {}  # holding the tensors keeps their storage from being reused
-
-    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-        x = args[0]
-        if x.dim() != 4:
-            return
-        ident = call_identity(module, x)
-        if ident in seen:
-            return
-        seen[ident] = x
-        counter.add(output)
-        codes.append(pack_samples(output.detach().reshape(output.shape[0], -1) > 0))
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            net(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    std = distinct_rows(torch.cat(codes, dim=1)) if codes else 0
-    return std, counter.count()
+    psi = count_patterns(net, inputs, sample_codes=codes)
+    return (distinct_rows(torch.cat(codes, dim=1)) if codes else 0), psi
 
 
 def resize_batch(x: torch.Tensor, size: int, mode: str, gen: torch.Generator) -> torch.Tensor:
