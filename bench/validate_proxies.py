@@ -1,15 +1,20 @@
 """Agreement of our baseline metrics with NAS-Bench-Suite-Zero's stored scores on NB201.
 
 For a task T, scores (all or --limit N) architectures of zc_nasbench201.json with every metric the table
-stores, on one fixed batch of real training images (no augmentation; the same batch and per-architecture
-init seeds as `swapbench correlate --batch-policy fixed`), and reports per metric: Spearman(ours, stored),
-Spearman(ours, accuracy), Spearman(stored, accuracy) on the same architectures, and |difference| of the
-last two. Writes bench/results/validate_nb201_<task>.csv (..._b<size>.csv for a batch size other than
-64); with --metrics, only those rows are replaced, so
-a long validation can be split into several runs. With --times N it also times every baseline
-(and lswag) alone, each on a fresh copy with nothing shared, on the first N architectures, and writes
-bench/results/metric_times.csv (seconds per architecture).
+stores, through the study engine: the same plan, cache keys and scores as `swapbench correlate` /
+`swapbench study` with the fixed batch policy (one batch of real training images per seed, no augmentation,
+per-architecture init seeds), so scores already in the cache (--cache, default runs/cache.sqlite, shared with
+configs/fig4.toml and configs/validate_nb201.toml) are reused and an interrupted validation resumes. Reports
+per metric: Spearman(ours, stored), Spearman(ours, accuracy), Spearman(stored, accuracy) on the same
+architectures, and |difference| of the last two. Writes bench/results/validate_nb201_<task>.csv
+(..._b<size>.csv for a batch size other than 64); with --metrics, only those rows are replaced, so a long
+validation can be split into several runs. --cached-only computes nothing and reports on the longest prefix
+of the seed's sample whose scores are all cached (e.g. while `swapbench study configs/validate_nb201.toml`
+is still running). With --times N it also times every baseline (and lswag) alone, each on a fresh copy with
+nothing shared, on the first N architectures, and writes bench/results/metric_times.csv (seconds per
+architecture).
 
+    python bench/validate_proxies.py --task cifar10 --workers 2 --threads 1 --extra
     python bench/validate_proxies.py --task cifar10 --limit 150 --threads 1 --metrics grasp,synflow
     python bench/validate_proxies.py --task cifar10 --limit 150 --threads 1 --extra --times 10
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +44,10 @@ from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.images import load_images, make_batch
 from swapbench.proxies.registry import ProxyContext, get_proxy, run_proxy
 from swapbench.spaces import get_space
-from swapbench.study.runner import derive_seed
-from swapbench.study.sampling import sample_indices
+from swapbench.study.backends import ExecOptions
+from swapbench.study.cache import ScoreCache
+from swapbench.study.config import CorrelateConfig
+from swapbench.study.runner import Plan, collect_scores, derive_seed, execute_many, plan_run, stored_seconds
 
 OUT = Path(__file__).resolve().parent / "results"
 BASELINES = ["plain", "grasp", "fisher", "grad_norm", "snip", "synflow", "l2_norm", "params", "flops",
@@ -67,6 +75,7 @@ def build(space, arch, task: str, seed: int) -> torch.nn.Module:
 
 
 def score_all(space, task, arch, names, x, y, seed, shared=True) -> dict[str, tuple[float, float]]:
+    """One architecture scored in this process (only for --times, which must not read the cache)."""
     net = build(space, arch, task, seed)
     memo: dict = {}
     out = {}
@@ -80,17 +89,45 @@ def score_all(space, task, arch, names, x, y, seed, shared=True) -> dict[str, tu
     return out
 
 
-def run(space, task, truth, rows, names, x, y, seed) -> tuple[dict, dict]:
-    scores: dict[str, list[float]] = {m: [] for m in names}
-    seconds = {m: 0.0 for m in names}
-    start = time.perf_counter()
-    for i, row in enumerate(rows, 1):
-        for name, (value, secs) in score_all(space, task, truth.archs[row], names, x, y, seed).items():
-            scores[name].append(value)
-            seconds[name] += secs
-        if i % 10 == 0 or i == len(rows):
-            print(f"  seed {seed}: {i}/{len(rows)} archs, {time.perf_counter() - start:.0f} s", flush=True)
-    return scores, seconds
+def cached_prefix(plan: Plan, cache: ScoreCache) -> Plan:
+    """The plan cut, per seed, to the longest prefix of its sample whose scores are all cached."""
+    samples = {}
+    for seed, rows in plan.samples.items():
+        canon = [plan.space.canonical_key(plan.truth.archs[r]) for r in rows]
+        have = [set(cache.fetch(plan.keys[s.name], seed, canon)) for s in plan.proxies]
+        k = 0
+        while k < len(rows) and all(canon[k] in h for h in have):
+            k += 1
+        samples[seed] = rows[:k]
+    return replace(plan, samples=samples)
+
+
+def engine_scores(args, task: str, names: list[str], seeds: list[int]) -> tuple[Plan, ScoreCache, pd.DataFrame]:
+    """Scores of `names` for every seed's sample, computed (or reused) through the study engine."""
+    config = CorrelateConfig(space="nb201", task=task, proxies=names, n_archs=1000, limit_archs=args.limit,
+                             seeds=seeds, batch_size=args.batch_size, batch_policy="fixed", cache=args.cache,
+                             data_dir=args.data_dir, threads=args.threads)
+    plan = plan_run(config)
+    cache = ScoreCache(config.cache_path())
+    if args.cached_only:
+        plan = cached_prefix(plan, cache)
+        if min(len(v) for v in plan.samples.values()) < 3:
+            raise SystemExit(f"nb201/{task}: fewer than 3 architectures have every score cached in {args.cache}")
+    else:
+        total, done, start = plan.total, [0], time.perf_counter()
+
+        def progress(_plan: int, k: int) -> None:
+            before, done[0] = done[0], done[0] + k
+            if done[0] // 25 != before // 25 or done[0] == total:
+                print(f"  {done[0]}/{total} archs, {time.perf_counter() - start:.0f} s", flush=True)
+
+        execute_many([plan], cache, ExecOptions(workers=args.workers, threads=args.threads), progress)
+    return plan, cache, collect_scores(plan, cache)
+
+
+def by_metric(frame: pd.DataFrame, seed: int, names: list[str]) -> dict[str, np.ndarray]:
+    part = frame[frame["seed"] == seed]
+    return {m: part[part["proxy"] == m]["score"].to_numpy(dtype=float) for m in names}
 
 
 def main() -> None:
@@ -105,50 +142,51 @@ def main() -> None:
     ap.add_argument("--times", type=int, default=0, help="time each metric alone on N architectures")
     ap.add_argument("--self-seed", type=int, default=None, help="seed-to-seed agreement mode (see above)")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--cache", default="runs/cache.sqlite", help="score cache shared with studies")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes for the scoring")
+    ap.add_argument("--cached-only", action="store_true", help="compute nothing: the cached prefix only")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     data_dir = resolve_data_dir(args.data_dir)
     space = get_space("nb201")
     truth = load_truth(space, args.task, data_dir)
-    info = space.task(args.task)
-    images = load_images(info.dataset, data_dir)
-    gen = torch.Generator().manual_seed(derive_seed("batch", args.seed))
-    x, y = make_batch(images, args.batch_size, gen)
-    rows = sample_indices(len(truth), args.limit or len(truth), args.seed)
-    reference = stored_values(space, args.task, data_dir, truth.keys)
-    stored = [m for m in BASELINES if m in reference]
+    reference_all = stored_values(space, args.task, data_dir, truth.keys)
+    stored = [m for m in BASELINES if m in reference_all]
     names = args.metrics.split(",") if args.metrics else stored
-    names += [m for m in EXTRA if m not in reference and m not in names] if args.extra else []
-    print(f"nb201/{args.task}: {len(rows)} archs, batch {args.batch_size} of {images.name}"
-          f"{' (substitute)' if images.substitute else ''}, metrics: {', '.join(names)}", flush=True)
-
+    names += [m for m in EXTRA if m not in reference_all and m not in names] if args.extra else []
+    seeds = [args.seed] + ([args.self_seed] if args.self_seed is not None else [])
+    print(f"nb201/{args.task}: {'cached prefix of ' if args.cached_only else ''}"
+          f"{args.limit or len(truth)} archs, batch {args.batch_size}, seeds {seeds}, metrics: {', '.join(names)}",
+          flush=True)
+    plan, cache, frame = engine_scores(args, args.task, names, seeds)
+    rows = plan.samples[args.seed]
+    scores = by_metric(frame, args.seed, names)
     suffix = "" if args.batch_size == 64 else f"_b{args.batch_size}"
-    scores, seconds = run(space, args.task, truth, rows, names, x, y, args.seed)
     if args.self_seed is not None:
-        gen = torch.Generator().manual_seed(derive_seed("batch", args.self_seed))
-        x2, y2 = make_batch(images, args.batch_size, gen)
-        other, _ = run(space, args.task, truth, rows, names, x2, y2, args.self_seed)
-        frame = pd.DataFrame([
-            dict(metric=m, n=len(rows), seed=args.seed, self_seed=args.self_seed, batch_size=args.batch_size,
-                 spearman_ours_self=spearman(np.asarray(scores[m]), np.asarray(other[m])))
+        other = by_metric(frame, args.self_seed, names)
+        n = min(len(rows), len(plan.samples[args.self_seed]))
+        table = pd.DataFrame([
+            dict(metric=m, n=n, seed=args.seed, self_seed=args.self_seed, batch_size=args.batch_size,
+                 spearman_ours_self=spearman(scores[m][:n], other[m][:n]))
             for m in names
         ])
         path = OUT / f"validate_nb201_{args.task}{suffix}_self.csv"
         OUT.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=False, float_format="%.4f")
-        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        table.to_csv(path, index=False, float_format="%.4f")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"wrote {path}")
         return
 
     acc = truth.accuracy[rows]
+    seconds = stored_seconds(plan, cache)
     table = []
     for name in names:
-        ours = np.asarray(scores[name], dtype=float)
+        ours = scores[name]
         entry = dict(metric=name, n=len(ours), failed=int(np.sum(ours == -1e8)))
         r_acc = spearman(ours, acc)
-        if name in reference:
-            ref = reference[name][rows]
+        if name in reference_all:
+            ref = reference_all[name][rows]
             ok = ~np.isnan(ref)
             r_acc = spearman(ours[ok], acc[ok])
             r_ref = spearman(ref[ok], acc[ok])
@@ -157,7 +195,7 @@ def main() -> None:
         else:
             entry.update(spearman_ours_stored=np.nan, spearman_ours_acc=r_acc, spearman_stored_acc=np.nan,
                          abs_diff=np.nan)
-        entry["seconds_per_arch_shared"] = seconds[name] / len(rows)
+        entry["seconds_per_arch_shared"] = seconds[name]["mean"]
         table.append(entry)
     frame = pd.DataFrame(table)
     frame["limit"], frame["seed"], frame["batch_size"] = len(rows), args.seed, args.batch_size
@@ -178,6 +216,8 @@ def main() -> None:
 
     if args.times:
         timed = BASELINES + ["lswag"]
+        images = load_images(space.task(args.task).dataset, data_dir)
+        x, y = make_batch(images, args.batch_size, torch.Generator().manual_seed(derive_seed("batch", args.seed)))
         per = {m: [] for m in timed}
         for row in rows[: args.times]:
             for name, (_, secs) in score_all(space, args.task, truth.archs[row], timed, x, y, args.seed,

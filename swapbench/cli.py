@@ -243,6 +243,7 @@ def study(
     limit_archs: int = typer.Option(None, "--limit-archs", help="first N sampled archs per seed (quick runs)"),
     seeds: str = typer.Option(None, "--seeds", help="override the config's seeds, e.g. 0 or 0-4"),
     columns: str = typer.Option(None, "--columns", help="run only these columns, e.g. nb201/cifar10,nb101/cifar10"),
+    proxies: str = typer.Option(None, "--proxies", help="run only these of the config's metrics, e.g. swap,reg_swap"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: the config's `out`, or runs/study-NAME)"),
     cache: str = typer.Option(None, "--cache", help="score cache (default: the config's, or runs/cache.sqlite)"),
     reference: str = typer.Option(None, "--reference", help="reference CSV (proxy,space,task,spearman) to diff"),
@@ -255,9 +256,9 @@ def study(
 ) -> None:
     """Run a whole study (columns x metrics x seeds) from a TOML config: tables, heatmap, diff vs reference."""
     from swapbench.report.tables import rich_table
-    from swapbench.study.study import load_study, select_columns
+    from swapbench.study.study import load_study, select_columns, select_proxies
 
-    spec = select_columns(load_study(config), columns)
+    spec = select_proxies(select_columns(load_study(config), columns), proxies)
     options = exec_options(backend, workers, threads, ray_address)
     directory = Path(out_dir or spec.out or f"runs/study-{spec.name}")
     reference = reference or spec.reference
@@ -276,8 +277,10 @@ def study(
     if "cells" in report:
         out.print(f"{report['within']} of {report['cells']} cells within ±0.05 of {Path(reference).name}")
     stats = info["stats"]
-    out.print(f"computed {sum(p['computed'] for p in stats['per_plan'])} scores in {stats['wall_seconds']:.1f}s "
-              f"({stats['backend']['backend']}, {stats['backend']['workers']} worker(s)); results in {directory}/")
+    computed = sum(p["computed"] for p in stats["per_plan"])
+    where = (f"({stats['backend']['backend']}, {stats['backend']['workers']} worker(s))" if computed
+             else "(everything came from the cache)")
+    out.print(f"computed {computed} scores in {stats['wall_seconds']:.1f}s {where}; results in {directory}/")
 
 
 @app.command()

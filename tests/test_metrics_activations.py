@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from swapbench.errors import NotApplicable
+from swapbench.errors import NotApplicable, SwapbenchError
 from swapbench.proxies._common import pack_samples, record_activations, unpack_samples
 from swapbench.proxies._lswag import (
     default_band,
@@ -67,14 +67,64 @@ def test_num_lr_counts_distinct_sample_codes():
     assert score("num_lr", net, x) == 3.0
 
 
-def test_num_lr_tenas_variant_is_bounded_by_its_samples():
+def test_num_lr_tenas_full_variant_is_bounded_by_its_samples():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
     x = torch.randn(4, 3, 8, 8)
-    value = score("num_lr", net, x, variant="tenas", samples=50, sample_batches=2, repeats=2, crop=5)
+    value = score("num_lr", net, x, variant="tenas-full", samples=50, sample_batches=2, repeats=2, crop=5)
     assert 4 < value <= 100  # 18 ReLU units per 5x5 crop
     # a 3x3 crop leaves one position per sample and two channels: at most 4 codes
-    assert score("num_lr", net, x, variant="tenas", samples=50, sample_batches=2, repeats=2, crop=3) <= 4
+    assert score("num_lr", net, x, variant="tenas-full", samples=50, sample_batches=2, repeats=2, crop=3) <= 4
+
+
+class IdentityThinSpace:
+    """A space whose thin network is a ReLU on the 1-channel input, so a sample's code is its sign pattern."""
+
+    name = "toy"
+
+    @staticmethod
+    def parse(key):
+        return key
+
+    @staticmethod
+    def build_thin(arch, task):
+        return nn.Sequential(nn.ReLU(), nn.Flatten(), nn.Linear(9, 2))
+
+
+def test_num_lr_tenas_counts_sign_patterns_of_single_channel_crops():
+    # 2 images x 3 channels of 3x3 = 6 possible samples (crop 3 = whole image), with 4 distinct sign patterns
+    planes = signs([[1, 0, 0, 1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0, 0, 1, 0], [1, 0, 0, 1, 0, 0, 1, 0, 0],
+                    [1, 1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 1, 0, 0, 1, 0]])
+    x = planes.view(2, 3, 3, 3)
+    spec = get_proxy("num_lr")
+    ctx = ProxyContext(space=IdentityThinSpace(), task="t", arch_key="a", memo={},
+                       options=spec.resolve_options({"variant": "tenas", "samples": 200, "sample_batches": 2}))
+    # every (image, channel) plane is drawn among 400 samples; the full net given to it is never used
+    assert run_proxy(spec, nn.Identity(), x, torch.zeros(2, dtype=torch.long), None, ctx) == 4.0
+
+
+def test_num_lr_tenas_on_nb201_thin_network():
+    from swapbench.spaces import get_space
+
+    space = get_space("nb201")
+    arch = (3, 3, 2, 0, 1, 3)
+    thin = space.build_thin(arch, "cifar10")
+    assert thin(torch.randn(2, 1, 3, 3)).shape == (2, 10)  # 1 channel, no stem, 3x3 inputs broadcast as TE-NAS's
+    assert sum(p.numel() for p in thin.parameters()) < 1000
+    x = torch.randn(8, 3, 32, 32)
+    spec = get_proxy("num_lr")
+    opts = spec.resolve_options({"variant": "tenas", "samples": 100, "sample_batches": 2, "repeats": 2})
+
+    def run(arch_key: str) -> float:
+        ctx = ProxyContext(space=space, task="cifar10", seed=0, arch_key=arch_key, options=opts, memo={})
+        return run_proxy(spec, space.build(arch, "cifar10"), x, torch.zeros(8, dtype=torch.long), None, ctx)
+
+    value = run(str(arch))
+    assert 1 < value <= 200 and value == run(str(arch))  # bounded by the samples, deterministic
+    tnb = get_space("tnb101_micro")
+    ctx = ProxyContext(space=tnb, task="class_scene", seed=0, arch_key="64-41414-3_33_333", options=opts, memo={})
+    with pytest.raises(SwapbenchError, match="no thin TE-NAS network"):
+        run_proxy(spec, nn.Identity(), x, None, None, ctx)
 
 
 class Square(nn.Module):

@@ -76,3 +76,19 @@ def test_resume_after_kill(tmp_path, data_dir):
     run(full, *n, data_dir=data_dir)
     assert (killed / "summary.csv").read_text() == (full / "summary.csv").read_text()
     pd.testing.assert_frame_equal(pd.read_csv(killed / "scores.csv"), pd.read_csv(full / "scores.csv"))
+
+
+def test_keys_of_metrics_that_ignore_the_images_do_not_depend_on_the_rest_of_the_run(data_dir):
+    """params/flops/synflow/l2_norm/zen scores are shared between runs whatever other metrics they hold."""
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import plan_run
+
+    def keys(proxies: list[str], task: str = "cifar10") -> dict[str, str]:
+        return plan_run(CorrelateConfig(space="nb201", task=task, proxies=proxies, n_archs=5, seeds=[0],
+                                        data_dir=str(data_dir))).keys
+
+    alone = keys(["params", "flops", "synflow", "l2_norm", "zen"])
+    mixed = keys(["params", "flops", "synflow", "l2_norm", "zen", "swap"])
+    assert all(alone[m] == mixed[m] for m in alone)
+    # a metric that reads the images is keyed by them: another task's images, another key
+    assert keys(["swap"])["swap"] == mixed["swap"] != keys(["swap"], "cifar100")["swap"]

@@ -94,6 +94,7 @@ def test_bad_study_input_is_one_line(tmp_path, data_dir):
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--limit-archs", "2"), "--limit-archs")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--backend", "mpi"), "unknown backend")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--columns", "nb201/cifar100"), "not in study")
+    assert_clean_error(swapbench("study", str(write(tmp_path)), "--proxies", "swap"), "not in study")
     assert_clean_error(swapbench("regress", str(tmp_path)), "not a stored study")
 
 
@@ -130,6 +131,20 @@ def test_limit_archs_is_a_prefix_of_the_full_run(tiny_study, data_dir):
         same = (full.space == space) & (full.task == task) & (full.seed == seed)
         full_archs = list(dict.fromkeys(full[same]["arch"]))
         assert archs == full_archs[:3]
+
+
+def test_a_metric_subset_reuses_the_full_runs_scores(tiny_study, data_dir):
+    out = tiny_study["tmp"] / "subset"
+    result = run_cli("study", str(tiny_study["config"]), "--proxies", "nwot,params", "--out", str(out),
+                     "--cache", str(tiny_study["cache"]), "--data-dir", str(data_dir), "--threads", "1")
+    assert result.exit_code == 0 and "computed 0 scores" in result.output
+    assert "everything came from the cache" in result.output
+    subset = pd.read_csv(out / "summary.csv")
+    assert list(dict.fromkeys(subset["proxy"])) == ["params", "nwot"]  # the config's order
+    full = pd.read_csv(tiny_study["out"] / "summary.csv")
+    full = full[full["proxy"].isin(["params", "nwot"])]
+    assert np.allclose(subset["spearman_mean"], full["spearman_mean"], equal_nan=True)
+    assert json.loads((out / "run.json").read_text())["study"]["proxies"] == ["params", "nwot"]
 
 
 def test_reference_diff_and_gaps(tiny_study, tmp_path, data_dir):

@@ -11,14 +11,16 @@ Option `variant`:
   as every other metric. With 32x32 images almost every network reaches S (saturation, massive ties):
   that is the behaviour SWAP-NAS's comparison reports for num_lr (Spearman about 0 to 0.07), and the
   default because it runs unchanged on every space and is what those tables compare against.
-- "tenas": TE-NAS's sampling protocol: `sample_batches` (3) batches of `samples` (1000) random `crop` x
-  `crop` (3) crops, each from a random image and position of the metric's batch; the count is taken over
-  all 3000 samples, `repeats` (3) times, the network re-initialised between repeats with the modules'
-  default initialisation (TE-NAS requests Kaiming, but a misspelt init name makes that a no-op), mean over
-  repeats. Two deviations, forced by the space interface: the network is the space's full network, not
-  TE-NAS's thin C=1, N=1 one, and crops keep all input channels (the stem expects them) where TE-NAS keeps
-  one. If the network rejects `crop`-sized inputs (NB201's reduction blocks need even sizes), the smallest
-  larger size it accepts is used.
+- "tenas": TE-NAS's protocol (prune_tenas.py, Linear_Region_Collector): `sample_batches` (3) batches of
+  `samples` (1000) single-channel `crop` x `crop` (3) crops, each from a random image, position and colour
+  channel of the metric's batch (RandChannel), through the space's "thin" network (C=1, one cell per stage,
+  no stem; `SearchSpace.build_thin`, NB201 only). The count is taken over all 3000 samples, `repeats` (3)
+  times, each repeat on a thin network with the modules' default initialisation (TE-NAS requests Kaiming,
+  but a misspelt init name makes that a no-op) from a seed of (seed, arch); mean over repeats. Spaces
+  without a thin network refuse it (use "tenas-full").
+- "tenas-full": the same sampling on the space's full network, with crops keeping every input channel
+  (the stem expects them); the first repeat uses the network as built. If the network rejects `crop`-sized
+  inputs, the smallest larger size it accepts is used.
 """
 
 from __future__ import annotations
@@ -87,18 +89,43 @@ def reset_default_init(net: nn.Module, seed: int) -> None:
                 m.reset_parameters()
 
 
-def tenas_count(net: nn.Module, images: torch.Tensor, ctx: ProxyContext) -> float:
+def single_channel(crops: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """TE-NAS's RandChannel(1): each sample keeps one of its colour channels, drawn at random."""
+    pick = torch.randint(0, crops.shape[1], (crops.shape[0],), generator=gen, device=gen.device).to(crops.device)
+    return crops[torch.arange(crops.shape[0], device=crops.device), pick][:, None]
+
+
+def thin_network(ctx: ProxyContext, seed: int, device: torch.device) -> nn.Module:
+    arch = ctx.space.parse(ctx.arch_key)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ctx.space.build_thin(arch, ctx.task)
+    if net is None:
+        raise SwapbenchError(f"num_lr: space '{ctx.space.name}' has no thin TE-NAS network; "
+                             "use the option num_lr.variant=tenas-full")
+    return net.to(device).train()
+
+
+def tenas_count(net: nn.Module, images: torch.Tensor, ctx: ProxyContext, thin: bool) -> float:
     samples, batches = int(ctx.opt("samples")), int(ctx.opt("sample_batches"))
     repeats, crop = int(ctx.opt("repeats")), int(ctx.opt("crop"))
     if min(samples, batches, repeats, crop) < 1:
         raise SwapbenchError("num_lr: samples, sample_batches, repeats and crop must be >= 1")
     gen = ctx.generator("num_lr", images.device)
-    size = accepted_crop(net, images, crop)
     counts = []
     for r in range(repeats):
-        if r > 0:
-            reset_default_init(net, int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device)))
-        codes = [sample_codes(net, random_crops(images, samples, size, gen)) for _ in range(batches)]
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
+        if thin:
+            net = thin_network(ctx, seed, images.device)
+            size = crop
+        else:
+            if r > 0:
+                reset_default_init(net, seed)
+            size = accepted_crop(net, images, crop)
+        codes = []
+        for _ in range(batches):
+            x = random_crops(images, samples, size, gen)
+            codes.append(sample_codes(net, single_channel(x, gen) if thin else x))
         counts.append(distinct_rows(torch.cat(codes, dim=0)))
     return math.fsum(counts) / len(counts)
 
@@ -117,8 +144,8 @@ def num_lr(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
         if not calls:
             return 0.0
         return float(distinct_rows(torch.cat([c.bits for c in calls], dim=1)))
-    if variant == "tenas":
+    if variant in ("tenas", "tenas-full"):
         if inputs.dim() != 4:
-            raise SwapbenchError("num_lr: the tenas variant needs image batches (N, C, H, W)")
-        return tenas_count(net, inputs, ctx)
-    raise SwapbenchError(f"num_lr: unknown variant '{variant}' (use batch or tenas)")
+            raise SwapbenchError(f"num_lr: the {variant} variant needs image batches (N, C, H, W)")
+        return tenas_count(net, inputs, ctx, thin=variant == "tenas")
+    raise SwapbenchError(f"num_lr: unknown variant '{variant}' (use batch, tenas or tenas-full)")

@@ -94,6 +94,11 @@ class SearchSpace(ABC):
     def build(self, arch: Hashable, task: str) -> nn.Module:
         """A freshly initialised network in train mode (PyTorch default init)."""
 
+    def build_thin(self, arch: Hashable, task: str) -> nn.Module | None:
+        """TE-NAS's "thin" network for counting linear regions (one channel, one cell per stage, no stem),
+        where the space defines one; None otherwise."""
+        return None
+
     @abstractmethod
     def random_arch(self, rng: np.random.Generator) -> Hashable:
         """One architecture drawn uniformly from the space."""

@@ -139,9 +139,12 @@ class ResBlock(nn.Module):
 
 
 class NB201Network(nn.Module):
-    def __init__(self, arch: Arch, num_classes: int, c: int = 16, cells_per_stage: int = 5):
+    def __init__(self, arch: Arch, num_classes: int, c: int = 16, cells_per_stage: int = 5, stem: bool = True):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        # without a stem (TE-NAS's thin network) the first cell takes c-channel inputs directly
+        self.stem: nn.Module = nn.Identity()
+        if stem:
+            self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
         layers: list[nn.Module] = []
         channels = [c, 2 * c, 4 * c]
         for stage, ch in enumerate(channels):
@@ -186,6 +189,12 @@ class NB201Space(SearchSpace):
     def build(self, arch: Arch, task: str) -> nn.Module:
         info = self.task(task)
         return NB201Network(tuple(arch), num_classes=info.num_classes or 10).train()
+
+    def build_thin(self, arch: Arch, task: str) -> nn.Module:
+        # TENAS prune_tenas.py: C=1, N=1, use_stem=False; reduction blocks broadcast their shortcut on
+        # 3x3 inputs exactly as TE-NAS's ResNetBasicblock does
+        info = self.task(task)
+        return NB201Network(tuple(arch), num_classes=info.num_classes or 10, c=1, cells_per_stage=1, stem=False).train()
 
     def random_arch(self, rng: np.random.Generator) -> Arch:
         return tuple(int(v) for v in rng.integers(0, len(OPS), size=6))  # type: ignore[return-value]

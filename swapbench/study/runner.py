@@ -106,8 +106,9 @@ def plan_run(config: CorrelateConfig) -> Plan:
             options=opts,
             batch_size=batch_size,
             batch_policy=config.batch_policy,
+            # a metric that does not read the images gets the same key whatever else is in the run
             images=f"{images.name}:{len(images)}:{'substitute' if images.substitute else 'real'}"
-            if images is not None else "none",
+            if images is not None and spec.data == "batch" else "none",
             device_type=device.type,
         )
     samples = {seed: sample_indices(len(truth), n, seed)[:config.limit_archs] for seed in config.seeds}

@@ -114,6 +114,19 @@ def select_columns(study: StudyConfig, wanted: str | None) -> StudyConfig:
     return replace(study, columns=[c for c in study.columns if c.label in labels])
 
 
+def select_proxies(study: StudyConfig, wanted: str | None) -> StudyConfig:
+    """Keep the metrics named in `wanted` ("swap,reg_swap"), in the config's order: a cheaper pass over the
+    same columns whose scores the full study reuses."""
+    if not wanted:
+        return study
+    names = [w.strip() for w in wanted.split(",") if w.strip()]
+    for name in names:
+        if name not in study.proxies:
+            raise SwapbenchError(f"metric '{name}' is not in study '{study.name}'; its metrics: "
+                                 f"{', '.join(study.proxies)}")
+    return replace(study, proxies=[p for p in study.proxies if p in names])
+
+
 def column_configs(study: StudyConfig, *, limit_archs: int | None = None, seeds: list[int] | None = None,
                    data_dir: str | None = None, threads: int | None = None, device: str | None = None,
                    cache: str | None = None, out: str = "runs/study") -> list[CorrelateConfig]:
