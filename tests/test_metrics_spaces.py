@@ -12,8 +12,10 @@ import pytest
 import torch
 from torch import nn
 
+from swapbench.proxies._common import hooked_forward
 from swapbench.proxies._lswag import read_bands
 from swapbench.proxies.registry import FAILED, ProxyContext, get_proxy, list_proxies, run_proxy
+from swapbench.proxies.zen import global_pools
 from swapbench.spaces import get_space, list_spaces
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,12 +39,7 @@ def small_arch(space, seed: int = 0):
 def global_pool_calls(net: nn.Module, x: torch.Tensor) -> int:
     """How many global-average-pool calls one forward makes (zen needs exactly one)."""
     calls = []
-    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d) or getattr(m, "global_pool", False)]
-    handles = [m.register_forward_hook(lambda *_: calls.append(1)) for m in pools]
-    with torch.no_grad():
-        net(x)
-    for h in handles:
-        h.remove()
+    hooked_forward(net, global_pools(net), lambda *_: calls.append(1), x)
     return len(calls)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -236,14 +237,19 @@ def record_activations(net: nn.Module, inputs: torch.Tensor) -> list[ActivationC
             duplicate=duplicate,
         ))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if _is_recorded(m)]
+    hooked_forward(net, [m for m in net.modules() if _is_recorded(m)], hook, inputs)
+    return calls
+
+
+def hooked_forward(net: nn.Module, modules: list[nn.Module], hook: Callable, inputs: torch.Tensor) -> Any:
+    """One no-grad forward with `hook` as a forward hook on `modules`, removed again even if the forward fails."""
+    handles = [m.register_forward_hook(hook) for m in modules]
     try:
         with torch.no_grad():
-            net(inputs)
+            return net(inputs)
     finally:
         for h in handles:
             h.remove()
-    return calls
 
 
 def activation_calls(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext) -> list[ActivationCall]:

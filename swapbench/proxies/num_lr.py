@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import activation_calls, distinct_rows, first_tensor, pack_samples
+from swapbench.proxies._common import activation_calls, distinct_rows, hooked_forward, pack_samples
 from swapbench.proxies.registry import ProxyContext, proxy
 
 
@@ -43,13 +43,7 @@ def sample_codes(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if args[0].dim() == 4:
             parts.append(pack_samples(output.detach().reshape(output.shape[0], -1) > 0))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            first_tensor(net(x))
-    finally:
-        for h in handles:
-            h.remove()
+    hooked_forward(net, [m for m in net.modules() if isinstance(m, nn.ReLU)], hook, x)
     if not parts:
         return torch.zeros((x.shape[0], 0), dtype=torch.uint8, device=x.device)
     return torch.cat(parts, dim=1)

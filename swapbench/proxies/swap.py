@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import pack_samples
+from swapbench.proxies._common import hooked_forward, pack_samples
 from swapbench.proxies._patterns import PatternCounter, call_identity
 from swapbench.proxies.registry import ProxyContext, proxy
 
@@ -74,13 +74,7 @@ def count_patterns(
         if sample_codes is not None:
             sample_codes.append(pack_samples(output.detach().reshape(output.shape[0], -1) > 0))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, modules)]
-    try:
-        with torch.no_grad():
-            net(inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    hooked_forward(net, [m for m in net.modules() if isinstance(m, modules)], hook, inputs)
     return counter.count()
 
 

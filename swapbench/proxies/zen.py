@@ -28,19 +28,19 @@ import torch
 from torch import nn
 
 from swapbench.errors import NotApplicable, SwapbenchError
+from swapbench.proxies._common import hooked_forward
 from swapbench.proxies.registry import ProxyContext, proxy
 from swapbench.proxies.swap import gaussian_init
 
 
+def global_pools(net: nn.Module) -> list[nn.Module]:
+    """The modules zen takes as the global average pool (an AdaptiveAvgPool2d, or flagged `global_pool`)."""
+    return [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d) or getattr(m, "global_pool", False)]
+
+
 def features_before_gap(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     captured: list[torch.Tensor] = []
-    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d) or getattr(m, "global_pool", False)]
-    handles = [m.register_forward_hook(lambda _m, args, _out: captured.append(args[0])) for m in pools]
-    try:
-        net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    hooked_forward(net, global_pools(net), lambda _m, args, _out: captured.append(args[0]), x)
     if len(captured) != 1:
         raise NotApplicable(
             f"zen needs exactly one global average pool (AdaptiveAvgPool2d) call in the forward; "
