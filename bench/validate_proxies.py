@@ -47,7 +47,15 @@ from swapbench.spaces import get_space
 from swapbench.study.backends import ExecOptions
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig
-from swapbench.study.runner import Plan, collect_scores, derive_seed, execute_many, plan_run, stored_seconds
+from swapbench.study.runner import (
+    Plan,
+    collect_scores,
+    derive_seed,
+    execute_many,
+    missing_metrics,
+    plan_run,
+    stored_seconds,
+)
 
 OUT = Path(__file__).resolve().parent / "results"
 BASELINES = ["plain", "grasp", "fisher", "grad_norm", "snip", "synflow", "l2_norm", "params", "flops",
@@ -93,11 +101,8 @@ def cached_prefix(plan: Plan, cache: ScoreCache) -> Plan:
     """The plan cut, per seed, to the longest prefix of its sample whose scores are all cached."""
     samples = {}
     for seed, rows in plan.samples.items():
-        canon = [plan.space.canonical_key(plan.truth.archs[r]) for r in rows]
-        have = [set(cache.fetch(plan.keys[s.name], seed, canon)) for s in plan.proxies]
-        k = 0
-        while k < len(rows) and all(canon[k] in h for h in have):
-            k += 1
+        status = missing_metrics(plan, cache, seed)
+        k = next((i for i, (_row, missing) in enumerate(status) if missing), len(rows))
         samples[seed] = rows[:k]
     return replace(plan, samples=samples)
 
@@ -108,6 +113,10 @@ def engine_scores(args, task: str, names: list[str], seeds: list[int]) -> tuple[
                              seeds=seeds, batch_size=args.batch_size, batch_policy="fixed", cache=args.cache,
                              data_dir=args.data_dir, threads=args.threads)
     plan = plan_run(config)
+    if len(seeds) > 1:
+        # Seed-to-seed agreement compares the same architectures: every seed scores the first seed's sample
+        # (a seed's own sample is another permutation, so its --limit prefix holds other archs).
+        plan = replace(plan, samples={s: plan.samples[seeds[0]] for s in seeds})
     cache = ScoreCache(config.cache_path())
     if args.cached_only:
         plan = cached_prefix(plan, cache)

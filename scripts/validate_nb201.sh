@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Metric validation on NB201 (configs/validate_nb201.toml): every NB-SZ arch of the three tasks, seed 0,
-# scored into the shared cache (resumable), then the agreement tables in bench/results/ and the study
-# report of the finished columns in results/validate-nb201/. Stored: CIFAR-10 and ImageNet16-120 complete.
+# scored into the shared cache (resumable), then the study report in results/validate-nb201/, the agreement
+# tables in bench/results/ and the README's table (bench/validation_table.py). Stored: all three tasks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin; [ -x "$BIN/swapbench" ] || BIN=$(dirname "$(command -v swapbench)")
@@ -9,3 +9,4 @@ BIN=.venv/bin; [ -x "$BIN/swapbench" ] || BIN=$(dirname "$(command -v swapbench)
 for task in cifar10 cifar100 ImageNet16-120; do
   "$BIN/python" bench/validate_proxies.py --task "$task" --cached-only --extra
 done
+"$BIN/python" bench/validation_table.py

@@ -4,6 +4,7 @@ printed in every cell; and the cell-wise difference to a reference table (e.g. t
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,9 @@ def plot_heatmap(table: pd.DataFrame, stem: Path, title: str, *, diverging_limit
     ax.set_yticklabels(list(table.index), fontsize=7)
     ax.tick_params(length=0)
     ax.xaxis.tick_top()
-    ax.set_title(title, fontsize=8, pad=38)
+    # Narrow maps (few columns) would clip a one-line title: wrap it to the figure's width.
+    chars = max(20, int(width * 72 / (8 * 0.55)))
+    ax.set_title(textwrap.fill(title, chars), fontsize=8, pad=38)
     bar = fig.colorbar(image, ax=ax, fraction=0.035, pad=0.02)
     bar.ax.tick_params(labelsize=6.5)
     bar.set_label(cbar_label, fontsize=7)

@@ -216,6 +216,24 @@ class Cell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+def build_cells(genotype: Genotype, c_in: int, c: int, layers: int, affine: bool,
+                pool_bn: bool) -> tuple[nn.ModuleList, int]:
+    """DARTS' cell stack: cells at layers//3 and 2*layers//3 reduce and double C; returns the cells and
+    the channel count of the last cell's output."""
+    cells = nn.ModuleList()
+    c_pp, c_p, c_cur = c_in, c_in, c
+    reduction_prev = False
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        if reduction:
+            c_cur *= 2
+        edges = list(genotype.reduce if reduction else genotype.normal)
+        cells.append(Cell(edges, c_pp, c_p, c_cur, reduction, reduction_prev, affine=affine, pool_bn=pool_bn))
+        reduction_prev = reduction
+        c_pp, c_p = c_p, NODES * c_cur
+    return cells, c_p
+
+
 class NB301Network(nn.Module):
     """NASLib's NB301 graph as NAS-Bench-Suite-Zero built it: C=32, 8 cells (N N R N N R N N), no aux head."""
 
@@ -224,19 +242,9 @@ class NB301Network(nn.Module):
         genotype = to_genotype(arch)
         c_stem = stem_multiplier * c
         self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-        c_pp, c_p, c_cur = c_stem, c_stem, c
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_cur *= 2
-            edges = genotype.reduce if reduction else genotype.normal
-            self.cells.append(Cell(edges, c_pp, c_p, c_cur, reduction, reduction_prev, affine=False, pool_bn=True))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, NODES * c_cur
+        self.cells, c_out = build_cells(genotype, c_stem, c, layers, affine=False, pool_bn=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(c_out, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)
@@ -258,19 +266,9 @@ class DartsSearchNetwork(nn.Module):
                  logits: bool = False):
         super().__init__()
         self.logits = logits
-        c_pp, c_p, c_cur = c, c, c
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_cur *= 2
-            edges = list(genotype.reduce if reduction else genotype.normal)
-            self.cells.append(Cell(edges, c_pp, c_p, c_cur, reduction, reduction_prev, affine=True, pool_bn=False))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, NODES * c_cur
+        self.cells, c_out = build_cells(genotype, c, c, layers, affine=True, pool_bn=False)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(c_out, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = x

@@ -152,6 +152,15 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
     return out
 
 
+def missing_metrics(plan: Plan, cache: ScoreCache, seed: int) -> list[tuple[int, tuple[str, ...]]]:
+    """Per sample row of `seed`, in sample order, the plan's metrics whose score is not cached yet."""
+    rows = plan.samples[seed]
+    canon = [plan.space.canonical_key(plan.truth.archs[r]) for r in rows]
+    stored = {s.name: cache.fetch(plan.keys[s.name], seed, canon) for s in plan.proxies}
+    return [(row, tuple(s.name for s in plan.proxies if ck not in stored[s.name]))
+            for row, ck in zip(rows, canon, strict=True)]
+
+
 def pending_jobs(plans: list[Plan], cache: ScoreCache, chunk: int) -> tuple[list[Job], list[int]]:
     """Jobs for every (plan, seed, arch) with a metric not yet in the cache, in plan/seed/sample order;
     and per plan, the number of architectures that are already complete."""
@@ -159,16 +168,9 @@ def pending_jobs(plans: list[Plan], cache: ScoreCache, chunk: int) -> tuple[list
     complete = []
     for index, plan in enumerate(plans):
         done = 0
-        for seed, rows in plan.samples.items():
-            canon = [plan.space.canonical_key(plan.truth.archs[r]) for r in rows]
-            stored = {s.name: cache.fetch(plan.keys[s.name], seed, canon) for s in plan.proxies}
-            items = []
-            for row, ck in zip(rows, canon, strict=True):
-                missing = tuple(s.name for s in plan.proxies if ck not in stored[s.name])
-                if missing:
-                    items.append((row, missing))
-                else:
-                    done += 1
+        for seed in plan.samples:
+            items = [(row, missing) for row, missing in missing_metrics(plan, cache, seed) if missing]
+            done += len(plan.samples[seed]) - len(items)
             for start in range(0, len(items), chunk):
                 jobs.append(Job(index, seed, tuple(items[start:start + chunk])))
         complete.append(done)
