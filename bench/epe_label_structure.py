@@ -27,15 +27,13 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
-from validate_proxies import stored_values  # this directory: NB-SZ's stored scores per arch
+from validate_proxies import stored_values, write_result  # this directory: NB-SZ's stored scores per arch
 
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.images import _unpickle
 from swapbench.proxies.registry import get_proxy
 from swapbench.study.config import CorrelateConfig
 from swapbench.study.runner import _batch, derive_seed, plan_run, score_arch
-
-OUT = Path(__file__).resolve().parent / "results"
 
 
 def val_batch(plan, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -96,12 +94,7 @@ def main() -> None:
                           spearman_stored_acc=spearman(stored, acc), median_ours=float(np.nanmedian(scores)),
                           median_stored=float(np.nanmedian(stored[stored != -1e8]))))
         print(table[-1], flush=True)
-    frame = pd.DataFrame(table)
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"epe_label_structure_nb201_{args.task}.csv"
-    frame.to_csv(path, index=False, float_format="%.4f")
-    print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {path}")
+    write_result(pd.DataFrame(table), f"epe_label_structure_nb201_{args.task}.csv")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,17 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
+def write_result(frame: pd.DataFrame, name: str, shown: pd.DataFrame | None = None) -> Path:
+    """bench/results/NAME with 4 decimals, echoed (or `shown`) to the console with 3."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / name
+    frame.to_csv(path, index=False, float_format="%.4f")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print((frame if shown is None else shown).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {path}")
+    return path
+
+
 def stored_values(space, task: str, data_dir: Path, keys: list[str]) -> dict[str, np.ndarray]:
     """Per metric, the stored value of each key (NaN where an entry lacks it)."""
     entries = nbsz_task_dict(space, task, data_dir)
@@ -180,11 +191,7 @@ def main() -> None:
                  spearman_ours_self=spearman(scores[m][:n], other[m][:n]))
             for m in names
         ])
-        path = OUT / f"validate_nb201_{args.task}{suffix}_self.csv"
-        OUT.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False, float_format="%.4f")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        print(f"wrote {path}")
+        write_result(table, f"validate_nb201_{args.task}{suffix}_self.csv")
         return
 
     acc = truth.accuracy[rows]
@@ -208,8 +215,8 @@ def main() -> None:
         table.append(entry)
     frame = pd.DataFrame(table)
     frame["limit"], frame["seed"], frame["batch_size"] = len(rows), args.seed, args.batch_size
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"validate_nb201_{args.task}{suffix}.csv"
+    name = f"validate_nb201_{args.task}{suffix}.csv"
+    path = OUT / name
     if path.exists():  # keep the rows of metrics not recomputed in this run (same settings only)
         old = pd.read_csv(path)
         same = (old.get("limit") == len(rows)) & (old.get("seed") == args.seed) & (
@@ -218,10 +225,7 @@ def main() -> None:
         order = {m: i for i, m in enumerate(BASELINES + EXTRA)}
         frame = pd.concat([old, frame], ignore_index=True)
         frame = frame.sort_values("metric", key=lambda c: c.map(lambda m: order.get(m, 99)), kind="stable")
-    frame.to_csv(path, index=False, float_format="%.4f")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {path}")
+    write_result(frame, name)
 
     if args.times:
         timed = BASELINES + ["lswag"]
@@ -238,11 +242,7 @@ def main() -> None:
                  task=args.task, cpu=platform.processor() or platform.machine())
             for m, v in per.items()
         ])
-        tpath = OUT / "metric_times.csv"
-        times.to_csv(tpath, index=False, float_format="%.4f")
-        shown = times[["metric", "archs", "mean_s", "median_s", "max_s"]]
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        print(f"wrote {tpath}")
+        write_result(times, "metric_times.csv", shown=times[["metric", "archs", "mean_s", "median_s", "max_s"]])
 
 
 if __name__ == "__main__":

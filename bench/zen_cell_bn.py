@@ -16,13 +16,13 @@ and writes Spearman with accuracy to bench/results/zen_cell_bn_nb201_<task>.csv.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
 from torch import nn
+from validate_proxies import write_result  # this directory
 
 from swapbench.data.benchmarks import load_truth
 from swapbench.data.datadir import resolve_data_dir
@@ -31,7 +31,6 @@ from swapbench.spaces import get_space
 from swapbench.spaces.nb201 import Cell
 from swapbench.study.sampling import sample_indices
 
-OUT = Path(__file__).resolve().parent / "results"
 VARIANTS = ("tracked", "skip", "batch_var")
 
 
@@ -75,11 +74,7 @@ def main() -> None:
     table = pd.DataFrame([dict(task=args.task, variant=v, n=len(rows), seed=args.seed,
                                spearman_acc=float(stats.spearmanr(np.asarray(s), acc).statistic))
                           for v, s in scores.items()])
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"zen_cell_bn_nb201_{args.task}.csv"
-    table.to_csv(path, index=False, float_format="%.4f")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {path}")
+    write_result(table, f"zen_cell_bn_nb201_{args.task}.csv")
 
 
 if __name__ == "__main__":
