@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from swapbench.errors import SwapbenchError
 
@@ -30,31 +23,34 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
-def fail(message: str, code: int = 2) -> None:
-    """One plain line on stderr (never wrapped), then exit."""
-    sys.stderr.write(f"error: {message}\n")
-    sys.exit(code)
-
-
 # --------------------------------------------------------------------------------------------
 # argument parsing helpers
 
 
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' or '0,2,5' or '3'."""
+    """'0-4' or '0,2,5' or '3': non-negative, distinct, at most MAX_SEEDS of them."""
+    usage = f"bad --seeds {text!r}; use non-negative seeds: a range like 0-4 or a list like 0,1,2"
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, "")
-                seeds.extend(range(int(lo), int(hi) + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        raise SwapbenchError(f"bad --seeds {text!r}; use a range like 0-4 or a list like 0,1,2") from None
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise SwapbenchError(usage) from None
+        if first > last:
+            raise SwapbenchError(f"bad --seeds range {part!r}: {first} > {last}")
+        if last - first + 1 + len(seeds) > MAX_SEEDS:
+            raise SwapbenchError(f"--seeds {text!r} asks for more than {MAX_SEEDS} seeds")
+        seeds.extend(range(first, last + 1))
     if not seeds:
-        raise SwapbenchError(f"bad --seeds {text!r}; use a range like 0-4 or a list like 0,1,2")
+        raise SwapbenchError(usage)
+    if len(set(seeds)) != len(seeds):
+        raise SwapbenchError(f"--seeds {text!r} names a seed twice")
     return seeds
 
 
@@ -111,18 +107,11 @@ def exec_options(backend: str | None, workers: int | None, threads: int | None, 
     return options
 
 
-def make_progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("elapsed"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
+def make_progress():
+    """A rich bar on a terminal, plain lines every ~30 s otherwise (see swapbench.report.progress)."""
+    from swapbench.report.progress import make_progress as progress_display
+
+    return progress_display(err)
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,11 +123,11 @@ def correlate(
     space: str = typer.Option(..., "--space", help="search space (see `swapbench spaces`)"),
     task: str = typer.Option(..., "--task", help="task / dataset of the space"),
     proxies: str = typer.Option("swap,reg_swap", "--proxies", help="comma-separated metrics, or 'all'"),
-    n_archs: int = typer.Option(1000, "--n-archs", help="architectures per seed (capped at the truth table)"),
+    n_archs: int = typer.Option(1000, "--n-archs", min=3, help="architectures per seed (capped at the truth table)"),
     seeds: str = typer.Option("0-4", "--seeds", help="seeds, e.g. 0-4 or 0,3"),
-    batch_size: int = typer.Option(None, "--batch-size", help="images per batch (default: 64; 32 for TNB101)"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: 64; 32 for TNB101)"),
     batch_policy: str = typer.Option("fixed", "--batch-policy", help="fixed (one batch per seed) or per-arch"),
-    repeats: int = typer.Option(None, "--repeats", help="repeats of metrics that average over re-inits (swap)"),
+    repeats: int = typer.Option(None, "--repeats", min=1, help="repeats of metrics that average over re-inits (swap)"),
     option: list[str] = typer.Option([], "--option", help="metric option PROXY.KEY=VALUE (repeatable)"),
     truth: str = typer.Option(None, "--truth", help="ground truth: nbsz (default), a built-in name, or a CSV"),
     arch_column: str = typer.Option(None, "--arch-column", help="architecture column of a truth CSV"),
@@ -147,8 +136,8 @@ def correlate(
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/SPACE-TASK)"),
     cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (per worker)"),
-    workers: int = typer.Option(None, "--workers", help=WORKERS_HELP),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
 ) -> None:
@@ -240,7 +229,7 @@ def _run_study(study, *, limit_archs, seeds, out_dir, cache, reference, data_dir
 @app.command()
 def study(
     config: str = typer.Argument(..., help="study config (TOML), e.g. configs/fig4.toml"),
-    limit_archs: int = typer.Option(None, "--limit-archs", help="first N sampled archs per seed (quick runs)"),
+    limit_archs: int = typer.Option(None, "--limit-archs", min=3, help="first N sampled archs per seed (quick runs)"),
     seeds: str = typer.Option(None, "--seeds", help="override the config's seeds, e.g. 0 or 0-4"),
     columns: str = typer.Option(None, "--columns", help="run only these columns, e.g. nb201/cifar10,nb101/cifar10"),
     proxies: str = typer.Option(None, "--proxies", help="run only these of the config's metrics, e.g. swap,reg_swap"),
@@ -249,8 +238,8 @@ def study(
     reference: str = typer.Option(None, "--reference", help="reference CSV (proxy,space,task,spearman) to diff"),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda (default: the config's)"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (per worker)"),
-    workers: int = typer.Option(None, "--workers", help=WORKERS_HELP),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
 ) -> None:
@@ -286,13 +275,13 @@ def study(
 @app.command()
 def regress(
     results_dir: str = typer.Argument(..., help="a stored study output (run.json + summary.csv), e.g. results/ci"),
-    tolerance: float = typer.Option(0.02, "--tolerance", help="largest allowed |Δ Spearman| per cell"),
+    tolerance: float = typer.Option(0.02, "--tolerance", min=0.0, help="largest allowed |Δ Spearman| per cell"),
     cache: str = typer.Option(None, "--cache", help="reuse this score cache (default: a fresh one, so changed "
                                                     "metric code is noticed)"),
     out_dir: str = typer.Option(None, "--out", help="keep the rerun's outputs here (default: a temp dir)"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (per worker)"),
-    workers: int = typer.Option(None, "--workers", help=WORKERS_HELP),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
 ) -> None:
     """Rerun a stored study and exit 1 if any cell moved beyond the tolerance (0 if none did)."""
@@ -361,7 +350,7 @@ def list_spaces_cmd(data_dir: str = typer.Option(None, "--data-dir")) -> None:
 def lswag_band(
     space: str = typer.Option(..., "--space"),
     task: str = typer.Option(..., "--task"),
-    n_networks: int = typer.Option(100, "--n-networks", help="networks sampled from the space"),
+    n_networks: int = typer.Option(100, "--n-networks", min=2, help="networks sampled from the space"),
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(None, "--batch-size"),
     data_dir: str = typer.Option(None, "--data-dir"),
@@ -442,12 +431,12 @@ def _ablation_command() -> str:
 def ablation_input_size(
     space: str = typer.Option("nb201", "--space", help="search space"),
     task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
-    n_archs: int = typer.Option(1000, "--n-archs", help="architectures sampled from the truth table"),
-    seed: int = typer.Option(0, "--seed", help="seed of the sample, the batch, the crops and the inits"),
+    n_archs: int = typer.Option(1000, "--n-archs", min=3, help="architectures sampled from the truth table"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the sample, the batch, the crops and the inits"),
     sizes: str = typer.Option("3,15,32", "--sizes", help="input sizes (square), comma-separated"),
-    batch_size: int = typer.Option(32, "--batch-size", help="images per batch (paper: 32)"),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="images per batch (paper: 32)"),
     resize: str = typer.Option("crop", "--resize", help="crop (official SWAP code) or bilinear (antialiased)"),
-    repeats: int = typer.Option(1, "--repeats", help="Gaussian re-initialisations averaged per count"),
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Gaussian re-initialisations averaged per count"),
     mu: float = typer.Option(None, "--mu", help="reg-SWAP mu, millions of params (default: the space's)"),
     sigma: float = typer.Option(None, "--sigma", help="reg-SWAP sigma (default: the space's)"),
     form: str = typer.Option("paper", "--form", help="regulariser form: paper or code"),
@@ -456,7 +445,7 @@ def ablation_input_size(
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
     out_dir: str = typer.Option("runs/ablation-input-size", "--out", help="output dir"),
     cache: str = typer.Option(None, "--cache", help="score cache (default: runs/cache.sqlite)"),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch"),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
 ) -> None:
     """Table 3: standard activation patterns |A| vs SWAP vs reg-SWAP at several input sizes."""
     from swapbench.report.figures_ablation import input_size_figure
@@ -503,12 +492,12 @@ def ablation_input_size(
 def ablation_regularisation(
     space: str = typer.Option(..., "--space", help="search space (paper: nb101, nb201, nb301)"),
     task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
-    groups: int = typer.Option(5, "--groups", help="disjoint groups of architectures"),
-    group_size: int = typer.Option(None, "--group-size", help="architectures per group (default: "
+    groups: int = typer.Option(5, "--groups", min=1, help="disjoint groups of architectures"),
+    group_size: int = typer.Option(None, "--group-size", min=3, help="architectures per group (default: "
                                    "min(1000, available // groups))"),
-    seed: int = typer.Option(0, "--seed", help="seed of the groups; group k is scored with seed+k-1"),
-    batch_size: int = typer.Option(None, "--batch-size", help="images per batch (default: the task's, 64)"),
-    repeats: int = typer.Option(None, "--repeats", help="swap repeats (default: the metric's, 1)"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the groups; group k is scored with seed+k-1"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's, 64)"),
+    repeats: int = typer.Option(None, "--repeats", min=1, help="swap repeats (default: the metric's, 1)"),
     mus: str = typer.Option(None, "--mus", help="mu values (with --sigmas: their product is the grid; "
                             "default: the paper's rows)"),
     sigmas: str = typer.Option(None, "--sigmas", help="sigma values, millions of params"),
@@ -518,7 +507,7 @@ def ablation_regularisation(
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-reg-SPACE)"),
     cache: str = typer.Option(None, "--cache", help="score cache (default: runs/cache.sqlite)"),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch"),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
 ) -> None:
     """Tables 4-6: Spearman of reg-SWAP over a (mu, sigma) grid on disjoint groups, and the size histogram."""
     from swapbench.report.figures_ablation import model_size_histogram
@@ -566,26 +555,70 @@ def ablation_regularisation(
               f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
 
 
-def main() -> None:
-    try:
-        app(standalone_mode=False)
-    except SwapbenchError as exc:
-        fail(" ".join(str(exc).split()))
-    except KeyboardInterrupt:
-        fail("interrupted: every score computed so far is in the cache; re-run the command to resume", 130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors
-        import click
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_received: list[int] = []  # the signals that stopped this run
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """SIGTERM (a scheduler, `kill`) ends a run the way Ctrl-C does: context managers unwind (the progress
+    display gives the terminal back), scores stay in the cache, and the exit code says which signal it was."""
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """A click usage/parameter error, from whichever click the installed typer uses (newer typers bundle
+    their own copy, whose classes are not `click.exceptions.*`)."""
+    return hasattr(exc, "exit_code") and callable(getattr(exc, "format_message", None))
+
+
+def _usage_line(exc: BaseException) -> str:
+    message = " ".join(str(exc.format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "swapbench"
+    return f"{message} (see '{path} --help')"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every way out is an exit code: 0 done, 1 a regression found, 2 bad input or an unusable
+    file (one line on stderr, no traceback), 130 Ctrl-C, 143 SIGTERM (scores kept, re-run to resume)."""
+    for sig in _SIGNAL_EXIT:
+        signal.signal(sig, _on_signal)
+    code: int = 0
+    try:
+        result = app(args=argv, prog_name="swapbench", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except SwapbenchError as exc:
+        code = _SIGNAL_EXIT.get(_received[0], exc.exit_code) if _received else exc.exit_code
+        sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")
+    except KeyboardInterrupt:  # outside typer's own handling (e.g. during start-up)
+        code = 130
+    except OSError as exc:  # a write outside the engine's checks: disk full, a file vanished, read-only
+        from swapbench.study.cache import storage_error
+
+        where = exc.filename or "an output file"
+        sys.stderr.write(f"error: {storage_error(Path(str(where)), exc, 'output')}\n")
+        code = 2
+    except Exception as exc:
+        if type(exc).__name__ == "Abort":  # end of input at a prompt
+            sys.stderr.write("error: aborted\n")
+            code = 1
+        elif not _is_usage_error(exc):
+            raise
+        elif type(exc).__name__ == "NoArgsIsHelpError":  # a bare `swapbench` or group: show what there is
+            ctx = getattr(exc, "ctx", None)
+            out.print(ctx.get_help() if ctx is not None else "")
+            code = 2
+        else:
+            sys.stderr.write(f"error: {_usage_line(exc)}\n")
+            code = 2
+    if _received and code in (0, 130):
+        # interrupted outside the scoring loop (planning, writing): typer turned it into exit 130
+        sys.stderr.write("error: interrupted; every score computed so far is in the cache; re-run the same "
+                         "command to resume\n")
+        code = _SIGNAL_EXIT[_received[0]]
+    sys.stderr.flush()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ class TruthTable:
     accuracy: np.ndarray
     substitute: bool = False
     stored: dict[str, np.ndarray] = field(default_factory=dict)  # peer's stored proxy scores
+    notices: list[str] = field(default_factory=list)  # what validation dropped or merged
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -125,12 +126,14 @@ def load_csv(
     for column, flag in ((arch_column, "--arch-column"), (acc_column, "--acc-column")):
         if column not in frame.columns:
             raise DataError(f"{path} has no column '{column}' (columns: {', '.join(frame.columns)}); set {flag}")
-    frame = frame.dropna(subset=[arch_column, acc_column])
+    notices = []
+    blank = int(frame[arch_column].isna().sum())
+    if blank:
+        notices.append(f"{path}: skipped {blank} row(s) with an empty '{arch_column}'")
+        frame = frame.dropna(subset=[arch_column])
     keys = frame[arch_column].astype(str).tolist()
-    try:
-        acc = frame[acc_column].astype(float).to_numpy()
-    except ValueError:
-        raise DataError(f"{path}: column '{acc_column}' is not numeric") from None
+    # text such as "n/a" becomes NaN and is counted (and dropped) by validate_truth, not silently
+    acc = pd.to_numeric(frame[acc_column], errors="coerce").to_numpy(dtype=float)
     return TruthTable(
         name=name,
         source=str(path),
@@ -139,6 +142,7 @@ def load_csv(
         keys=keys,
         archs=_decode_all(space, keys, data_dir, str(path)),
         accuracy=acc,
+        notices=notices,
     )
 
 
@@ -163,6 +167,54 @@ def load_json_list(space: SearchSpace, task: str, spec: JsonListTruth, name: str
                       archs=_decode_all(space, keys, data_dir, source), accuracy=np.asarray(acc, dtype=float))
 
 
+MIN_USABLE_ROWS = 3  # a rank correlation needs at least three architectures
+
+
+def validate_truth(space: SearchSpace, table: TruthTable, strict: bool = True) -> TruthTable:
+    """Check a truth table before any work: rows without a finite accuracy are dropped (counted in a notice);
+    architectures that occur more than once after canonicalising their encoding are merged when their
+    accuracies agree; when they differ, a user's table (`strict`) is refused, naming them, while a published
+    benchmark table, which the user cannot fix, gets their mean accuracy and a notice (NAS-Bench-Suite-Zero's
+    NB101 table holds such rows: one network, a different training run each). Fewer than three usable rows,
+    or one accuracy for all, is refused: no rank correlation can be computed from it."""
+    acc = np.asarray(table.accuracy, dtype=float).copy()
+    notices = list(table.notices)
+    finite = np.isfinite(acc)
+    if not finite.all():
+        notices.append(f"{table.source}: dropped {int((~finite).sum())} of {len(acc)} row(s) whose accuracy is "
+                       "missing, not a number or infinite")
+    rows_of: dict[str, list[int]] = {}
+    for row in np.flatnonzero(finite):
+        rows_of.setdefault(space.canonical_key(table.archs[row]), []).append(int(row))
+    repeated = [rows for rows in rows_of.values() if len(rows) > 1]
+    conflicts = [rows for rows in repeated if len({acc[r] for r in rows}) > 1]
+    if conflicts and strict:
+        shown = "; ".join(" = ".join(f"{table.keys[r]!s} ({acc[r]:g})" for r in rows) for rows in conflicts[:3])
+        raise DataError(f"{table.source}: {len(conflicts)} architecture(s) occur more than once with different "
+                        f"accuracies: {shown}{' ...' if len(conflicts) > 3 else ''}; keep one row per architecture")
+    if conflicts:
+        for rows in conflicts:
+            acc[rows[0]] = float(np.mean(acc[rows]))
+        notices.append(f"{table.source}: {sum(map(len, conflicts))} rows are {len(conflicts)} architecture(s) "
+                       "listed several times with different accuracies; each is scored once, with its mean accuracy")
+    identical = sum(len(rows) - 1 for rows in repeated if rows not in conflicts)
+    if identical:
+        notices.append(f"{table.source}: merged {identical} duplicate row(s) of the same architecture "
+                       "(same accuracy)")
+    keep = sorted(rows[0] for rows in rows_of.values())
+    if len(keep) < MIN_USABLE_ROWS:
+        raise DataError(f"{table.source}: only {len(keep)} usable row(s) for {table.space}/{table.task}; a rank "
+                        f"correlation needs at least {MIN_USABLE_ROWS} architectures with a finite accuracy")
+    if np.ptp(acc[keep]) == 0:
+        raise DataError(f"{table.source}: every accuracy is {acc[keep[0]]:g}; a rank correlation with a constant "
+                        "is undefined (wrong --acc-column?)")
+    index = np.asarray(keep)
+    return TruthTable(name=table.name, source=table.source, space=table.space, task=table.task,
+                      keys=[table.keys[r] for r in keep], archs=[table.archs[r] for r in keep],
+                      accuracy=acc[index], substitute=table.substitute,
+                      stored={k: v[index] for k, v in table.stored.items()}, notices=notices)
+
+
 def truth_names(space: SearchSpace) -> list[str]:
     return [DEFAULT_TRUTH, *space.extra_truths]
 
@@ -175,7 +227,21 @@ def load_truth(
     arch_column: str | None = None,
     acc_column: str | None = None,
 ) -> TruthTable:
-    """`truth` is a built-in name (see `truth_names`) or the path of a user CSV."""
+    """`truth` is a built-in name (see `truth_names`) or the path of a user CSV; validated either way (a
+    user's CSV strictly: see `validate_truth`)."""
+    builtin = (truth or DEFAULT_TRUTH) in truth_names(space)
+    table = _load_truth(space, task, data_dir, truth, arch_column, acc_column)
+    return validate_truth(space, table, strict=not builtin)
+
+
+def _load_truth(
+    space: SearchSpace,
+    task: str,
+    data_dir: Path,
+    truth: str | None,
+    arch_column: str | None,
+    acc_column: str | None,
+) -> TruthTable:
     space.task(task)
     truth = truth or DEFAULT_TRUTH
     if truth == DEFAULT_TRUTH:

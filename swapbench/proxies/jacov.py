@@ -43,6 +43,7 @@ def jacov_score(jac: np.ndarray, solver: str = "eigvalsh") -> float:
     reference="Mellor et al. 2020 (v1); NASLib measures/jacov.py",
     needs_grad=True,
     options={"solver": "eigvalsh"},
+    choices={"solver": ("eigvalsh", "eig")},
 )
 def jacov(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     solver = str(ctx.opt("solver"))

@@ -66,6 +66,8 @@ def resolve_band(ctx: ProxyContext) -> tuple[int, int]:
     needs_grad=True,
     options={"p_lo": None, "p_hi": None, "batches": 2, "sigma": "abs", "eps": 1e-12,
              "psi_band": "upto", "psi_mode": "union", "psi_init": "default", "four_d_only": False},
+    choices={"sigma": ("abs", "grad"), "psi_band": ("upto", "band"), "psi_mode": ("union", "sum"),
+             "psi_init": ("default", "gaussian")},
 )
 def lswag(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     p_lo, p_hi = resolve_band(ctx)

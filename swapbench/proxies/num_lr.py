@@ -129,6 +129,7 @@ def tenas_count(net: nn.Module, images: torch.Tensor, ctx: ProxyContext, thin: b
     description="number of distinct per-sample ReLU activation codes (linear regions, TE-NAS)",
     reference="Chen et al., ICLR 2021; VITA-Group/TENAS linear_region_counter.py",
     options={"variant": "batch", "samples": 1000, "sample_batches": 3, "crop": 3, "repeats": 3},
+    choices={"variant": ("batch", "tenas", "tenas-full")},
 )
 def num_lr(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     variant = str(ctx.opt("variant"))

@@ -35,15 +35,47 @@ class ProxySpec:
     direction: int = 1  # +1: higher is better
     data: str = "batch"  # "batch": real images; "shape": only the input shape; "none"
     options: dict[str, Any] = field(default_factory=dict)
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the allowed values of text options
 
     def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults with `overrides` applied, each checked against its default's type (and `choices`), so a
+        bad value fails before any work instead of at the first architecture."""
         opts = dict(self.options)
         for key, value in (overrides or {}).items():
             if key not in opts:
                 known = ", ".join(sorted(opts)) or "none"
                 raise SwapbenchError(f"proxy '{self.name}' has no option '{key}' (options: {known})")
-            opts[key] = value
+            opts[key] = check_option(self.name, key, value, opts[key], self.choices.get(key))
         return opts
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_option(proxy: str, key: str, value: Any, default: Any, choices: tuple[str, ...] | None = None) -> Any:
+    """`value` if it fits the option; the default's type says what fits: a count (an integer default >= 1)
+    takes integers >= 1, a float any finite number, a flag true/false, a per-space default (None) a number."""
+    where = f"option {proxy}.{key}"
+    if choices is not None:
+        if value not in choices:
+            raise SwapbenchError(f"{where} must be one of {', '.join(choices)} (got {value!r})")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise SwapbenchError(f"{where} must be true or false (got {value!r})")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SwapbenchError(f"{where} must be an integer (got {value!r})")
+        if default >= 1 and value < 1:
+            raise SwapbenchError(f"{where} must be >= 1 (got {value})")
+    elif isinstance(default, float) or default is None:
+        if not (_is_number(value) or (default is None and value is None)):
+            raise SwapbenchError(f"{where} must be a finite number (got {value!r})")
+        return value if value is None or isinstance(value, int) and default is None else float(value)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise SwapbenchError(f"{where} must be text (got {value!r})")
+    return value
 
 
 @dataclass

@@ -133,6 +133,7 @@ def _theta(net: nn.Module, ctx: ProxyContext) -> float:
 # architectures like a single draw (label-free Spearman 0.999, bench/sweep_swap.py); --repeats 32 is the
 # official code's setting (at batch 16).
 _SWAP_OPTIONS = {"repeats": 1, "init": "gaussian"}
+_SWAP_CHOICES = {"init": ("gaussian", "default")}
 
 
 @proxy(
@@ -140,6 +141,7 @@ _SWAP_OPTIONS = {"repeats": 1, "init": "gaussian"}
     description="sample-wise activation patterns: distinct post-ReLU unit patterns over the batch",
     reference=REFERENCE,
     options=dict(_SWAP_OPTIONS),
+    choices=dict(_SWAP_CHOICES),
 )
 def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return _psi(net, inputs, ctx)
@@ -150,6 +152,7 @@ def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     description="SWAP x f(#params): bell-shaped size regulariser (mu, sigma in millions)",
     reference=REFERENCE,
     options={**_SWAP_OPTIONS, "mu": None, "sigma": None, "form": "paper"},
+    choices={**_SWAP_CHOICES, "form": ("paper", "code")},
 )
 def reg_swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     mu, sigma = ctx.opt("mu"), ctx.opt("sigma")

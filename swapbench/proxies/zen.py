@@ -55,6 +55,7 @@ def features_before_gap(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     reference="Lin et al., ICCV 2021; NASLib measures/zen.py (adapted from idstcv/ZenNAS)",
     data="shape",
     options={"repeat": 1, "gamma": 1e-2, "untracked_bn": "skip"},
+    choices={"untracked_bn": ("skip", "batch_var")},
 )
 def zen(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     repeat, gamma, untracked = int(ctx.opt("repeat")), float(ctx.opt("gamma")), str(ctx.opt("untracked_bn"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -124,6 +125,8 @@ def _init_process(threads: int, counter: Any, gpus: int) -> None:
     """Pin CPU threads, and spread workers over the visible GPUs (--device cuda)."""
     from swapbench.device import set_deterministic
 
+    # Ctrl-C reaches the whole process group: the parent alone handles it (it ends the workers)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     set_deterministic()
     with counter.get_lock():
@@ -199,8 +202,14 @@ def _run_processes(configs: list[CorrelateConfig], jobs: list[Job], workers: int
                 on_result(job, future.result())
                 for nxt in _take(queue, 1):
                     pending[pool.submit(_worker_job, configs[nxt.plan], nxt.seed, nxt.items)] = nxt
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # interrupted (or a worker failed): end the workers now rather than after their jobs; what they were
+        # computing is lost, everything handed back so far is already in the cache
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int, device_type: str,

@@ -21,7 +21,7 @@ from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.images import BATCH_POLICIES, ImageSet, load_images, make_batch
 from swapbench.device import resolve_device, set_deterministic
-from swapbench.errors import SwapbenchError
+from swapbench.errors import Interrupted, StorageError, SwapbenchError
 from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
 from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
@@ -83,7 +83,7 @@ def plan_run(config: CorrelateConfig) -> Plan:
     device = resolve_device(config.device)
     data_dir = resolve_data_dir(config.data_dir)
     truth = load_truth(space, config.task, data_dir, config.truth, config.arch_column, config.acc_column)
-    notices = []
+    notices = list(truth.notices)
     n = config.n_archs
     if n > len(truth):
         notices.append(f"--n-archs {n} capped at the {len(truth)} architectures of truth table '{truth.name}'")
@@ -211,7 +211,12 @@ def execute_many(plans: list[Plan], cache: ScoreCache, options: ExecOptions | No
         if progress:
             progress(job.plan, job.size)
 
-    backend = run_jobs(plans, jobs, options, on_result)
+    try:
+        backend = run_jobs(plans, jobs, options, on_result)
+    except KeyboardInterrupt:
+        computed = sum(s["computed"] for s in per_plan)
+        raise Interrupted(f"interrupted; {computed} score(s) computed in this run are kept in {cache.path} "
+                          "(with every earlier one); re-run the same command to resume") from None
     return dict(per_plan=per_plan, wall_seconds=time.perf_counter() - start, backend=backend)
 
 
@@ -292,6 +297,22 @@ def results_frames(plan: Plan, cache: ScoreCache) -> tuple[pd.DataFrame, pd.Data
 
 
 def out_dir(plan: Plan) -> Path:
-    path = Path(plan.config.out)
-    path.mkdir(parents=True, exist_ok=True)
+    return writable_dir(Path(plan.config.out))
+
+
+def writable_dir(path: Path, flag: str = "--out") -> Path:
+    """Create `path` and prove it takes a file, before any scoring starts: a bad output location must not
+    cost a run."""
+    import tempfile
+
+    if path.exists() and not path.is_dir():
+        raise StorageError(f"{flag} {path} is a file, not a directory; pass {flag} with a directory path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StorageError(f"cannot write to {flag} {path} ({reason}); pass {flag} with a writable directory") \
+            from None
     return path

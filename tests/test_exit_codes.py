@@ -1,0 +1,146 @@
+"""Exit codes through real processes (the installed entry point's `main()`, not an in-process runner):
+usage errors exit 2 in one line, a regression exits 1, Ctrl-C 130 and SIGTERM 143 with the cache intact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+from test_cli import assert_clean_error, swapbench
+
+
+def test_misspelled_option_names_the_fix():
+    proc = swapbench("correlate", "--space", "nb201", "--task", "cifar10", "--n-arch", "5")
+    assert_clean_error(proc, "No such option: --n-arch", "--n-archs", "swapbench correlate --help")
+
+
+def test_unknown_command():
+    assert_clean_error(swapbench("corelate"), "No such command", "corelate")
+
+
+def test_bare_command_shows_help_and_exits_2():
+    proc = swapbench()
+    assert proc.returncode == 2
+    assert "correlate" in proc.stdout and "Traceback" not in proc.stderr
+
+
+NUMERIC = [
+    ("correlate", "--n-archs", "abc"), ("correlate", "--n-archs", "2.5"), ("correlate", "--batch-size", "0"),
+    ("correlate", "--batch-size", "x"), ("correlate", "--repeats", "0"), ("correlate", "--threads", "-2"),
+    ("correlate", "--workers", "0"), ("correlate", "--seeds", "-1"), ("correlate", "--seeds", "0-99999999"),
+    ("correlate", "--seeds", "3-1"), ("correlate", "--seeds", "0,0"), ("correlate", "--option", "swap.repeats=abc"),
+    ("correlate", "--option", "swap.repeats=0"), ("correlate", "--option", "reg_swap.mu=x"),
+    ("correlate", "--option", "reg_swap.form=printed"),
+    ("study", "--limit-archs", "1"), ("study", "--threads", "0"), ("study", "--workers", "-1"),
+    ("study", "--seeds", "-3"),
+    ("regress", "--tolerance", "-0.1"), ("regress", "--threads", "abc"),
+    ("ablation input-size", "--n-archs", "1"), ("ablation input-size", "--seed", "-1"),
+    ("ablation input-size", "--repeats", "0"), ("ablation regularisation", "--groups", "0"),
+    ("ablation regularisation", "--group-size", "2"), ("lswag-band", "--n-networks", "1"),
+]
+
+
+@pytest.mark.parametrize("command, option, value", NUMERIC)
+def test_bad_numbers_are_one_line(command, option, value, tmp_path):
+    args = command.split()
+    if command in ("correlate", "ablation regularisation", "lswag-band"):
+        args += ["--space", "nb201", "--task", "cifar10"]
+    args += {"study": [str(ROOT / "configs" / "ci.toml")], "regress": [str(ROOT / "results" / "ci")]}.get(command, [])
+    if command != "lswag-band":
+        args += ["--out", str(tmp_path / "out")]
+    proc = swapbench(*args, f"{option}={value}")
+    assert_clean_error(proc, value.split("=")[0] if option == "--option" else option)
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# regress: exit 1 when a stored cell moved, 0 when none did
+
+
+@pytest.fixture(scope="module")
+def stored_study(tmp_path_factory, data_dir):
+    """A tiny stored study (data-independent metrics, so the rerun is seconds)."""
+    where = tmp_path_factory.mktemp("study")
+    config = where / "tiny.toml"
+    config.write_text('name = "tiny"\nproxies = ["params", "flops"]\nseeds = [0]\nn_archs = 8\n\n'
+                      '[[columns]]\nspace = "nb201"\ntask = "cifar10"\n')
+    proc = swapbench("study", str(config), "--out", str(where / "stored"), "--cache", str(where / "c.sqlite"),
+                     "--threads", "1", "--data-dir", str(data_dir))
+    assert proc.returncode == 0, proc.stderr
+    return where / "stored"
+
+
+def test_regress_passes_on_an_unchanged_study(stored_study, data_dir):
+    proc = swapbench("regress", str(stored_study), "--threads", "1", "--data-dir", str(data_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert "regression passed" in proc.stdout
+
+
+def test_regress_fails_with_exit_1_on_an_edited_cell(stored_study, data_dir, tmp_path):
+    import shutil
+
+    edited = tmp_path / "edited"
+    shutil.copytree(stored_study, edited)
+    summary = pd.read_csv(edited / "summary.csv")
+    summary.loc[0, "spearman_mean"] += 0.5
+    summary.to_csv(edited / "summary.csv", index=False)
+    proc = swapbench("regress", str(edited), "--threads", "1", "--data-dir", str(data_dir))
+    assert proc.returncode == 1, proc.stderr
+    assert "regression: 1 of 2 cells" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# signals: the run stops with 130 (SIGINT) / 143 (SIGTERM), says so in one line, keeps every score
+
+
+def _cache_count(path) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(path, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, int]:
+    cache = tmp_path / "cache.sqlite"
+    args = ["correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "300",
+            "--seeds", "0", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "out"),
+            "--cache", str(cache), "--data-dir", str(data_dir), *extra]
+    proc = subprocess.Popen([sys.executable, "-m", "swapbench.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ), start_new_session=True)
+    deadline = time.monotonic() + 240
+    while _cache_count(cache) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, sig)
+    _, stderr = proc.communicate(timeout=120)
+    return proc, stderr, _cache_count(cache)
+
+
+@pytest.mark.parametrize("sig, code, extra", [(signal.SIGINT, 130, ()),
+                                              (signal.SIGTERM, 143, ("--workers", "2"))])
+def test_signal_keeps_scores_and_resumes(sig, code, extra, tmp_path, data_dir):
+    proc, stderr, kept = _interrupt_run(tmp_path, data_dir, sig, extra)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert "error: interrupted;" in stderr and "re-run" in stderr
+    assert kept >= 3
+    if extra:  # no worker outlives the run
+        time.sleep(1)
+        leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert leftover == []
+    # the first 3 of the 300-arch sample are the 3-arch sample: a re-run with --n-archs 3 reuses them all
+    again = swapbench("correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "3",
+                      "--seeds", "0", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "out"),
+                      "--cache", str(tmp_path / "cache.sqlite"), "--data-dir", str(data_dir))
+    assert again.returncode == 0, again.stderr
+    assert "computed 0 scores, reused 3" in again.stdout
