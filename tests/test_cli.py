@@ -54,7 +54,7 @@ def cache_rows(out) -> int:
         (["--space", "nb999", "--task", "cifar10"], ["unknown space 'nb999'", "nb201"]),
         (["--space", "nb201", "--task", "mnist"], ["no task 'mnist'", "cifar100"]),
         (["--space", "nb201", "--task", "cifar10", "--proxies", "swap,magic"], ["unknown proxy 'magic'"]),
-        (["--space", "nb201", "--task", "cifar10", "--n-archs", "2"], ["--n-archs", "at least 3"]),
+        (["--space", "nb201", "--task", "cifar10", "--n-archs", "2"], ["--n-archs", "greater than or equal to 3"]),
         (["--space", "nb201", "--task", "cifar10", "--seeds", "a-b"], ["--seeds"]),
         (["--space", "nb201", "--task", "cifar10", "--batch-policy", "odd"], ["batch policy"]),
         (["--space", "nb201", "--task", "cifar10", "--option", "swap.nope=1"], ["no option 'nope'"]),
