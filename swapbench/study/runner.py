@@ -19,6 +19,7 @@ import torch
 from swapbench import __version__
 from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
+from swapbench.data.fetch import run_needs
 from swapbench.data.images import BATCH_POLICIES, ImageSet, load_images, make_batch
 from swapbench.device import resolve_device, set_deterministic
 from swapbench.errors import SwapbenchError
@@ -81,7 +82,8 @@ def plan_run(config: CorrelateConfig) -> Plan:
         if name not in config.proxies:
             raise SwapbenchError(f"option given for proxy '{name}', which is not in --proxies")
     device = resolve_device(config.device)
-    data_dir = resolve_data_dir(config.data_dir)
+    needs = run_needs(space.name, config.task, config.truth, config.proxies)
+    data_dir = resolve_data_dir(config.data_dir, needs=list(dict.fromkeys(name for name, _ in needs)))
     truth = load_truth(space, config.task, data_dir, config.truth, config.arch_column, config.acc_column)
     notices = []
     n = config.n_archs
