@@ -61,8 +61,10 @@ def load_json(path: str) -> Any:
         with open(file) as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
+        from swapbench.data.sources import missing_hint
+
         raise DataError(f"benchmark table {file} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                        "re-download it with `swapbench data fetch`") from None
+                        f"{missing_hint(file, again=True)}") from None
 
 
 def nbsz_task_dict(space: SearchSpace, task: str, data_dir: Path) -> dict[str, Any]:

@@ -71,7 +71,8 @@ def inventory(data_dir: Path) -> pd.DataFrame:
         rows.append(dict(item="taskonomy-rgb-sample/", kind="images (taskonomy)", count=f"{n} images",
                          substitute="no", note="smoke test only"))
     if not rows:
-        raise DataError(f"{data_dir} holds no benchmark data; run `swapbench data fetch` or pass --data-dir")
+        raise DataError(f"{data_dir} holds no benchmark data; fetch it with `swapbench data fetch all` or pass "
+                        "--data-dir")
     return pd.DataFrame(rows, columns=["item", "kind", "count", "substitute", "note"])
 
 

@@ -288,10 +288,14 @@ def source_of(path: Path) -> tuple[str, Path] | None:
     return None
 
 
-def missing_hint(path: Path, fallback: str = "run `swapbench data status` to see what exists") -> str:
-    """'fetch it with `swapbench data fetch SOURCE ...`' for a path that a source provides."""
+def missing_hint(path: Path, fallback: str = "run `swapbench data status` to see what exists",
+                 again: bool = False) -> str:
+    """'fetch it with `swapbench data fetch SOURCE ...`' for a path that a source provides (`again`: a
+    broken file, fetched anew with --force)."""
     found = source_of(Path(path))
     if found is None:
         return fallback
     name, data_dir = found
+    if again:
+        return f"fetch it again with `{fetch_command([name], data_dir)} --force`"
     return f"fetch it with `{fetch_command([name], data_dir)}`"
