@@ -235,6 +235,15 @@ def test_accept_unverified_keeps_a_mirror_copy_flagged(mirror, cifar100_md5, tmp
     frame = sources_frame(tmp_path).set_index("source")
     assert frame.loc["cifar100", "state"] == "unverified" and frame.loc["nbsz", "state"] == "missing"
     assert len(load_images("cifar100", tmp_path)) == 40
+    # a run on it says so (notices go to stderr and run.json)
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import plan_run
+
+    mirror.files["zc_nasbench201.json"] = nbsz_table()
+    ensure(run_needs("nb201", "cifar100", None, ["swap"]), tmp_path, options(mirror))
+    plan = plan_run(CorrelateConfig(space="nb201", task="cifar100", proxies=["swap"], n_archs=3, seeds=[0],
+                                    batch_size=8, data_dir=str(tmp_path), out=str(tmp_path / "out")))
+    assert any("cifar-100-python is an UNVERIFIED download" in n for n in plan.notices)
 
 
 def test_http_404_and_refused_connection(mirror, tmp_path):

@@ -205,7 +205,7 @@ def item_state(data_dir: Path, item: Item) -> ItemState:
         if len(have) < len(item.members):
             return ItemState("partial", f"{len(have)} of {len(item.members)} files")
         if unverified:
-            return ItemState("unverified", entry.get("verification", ""))
+            return ItemState("unverified", entry["verification"].removeprefix("unverified: "))
         if entry.get("verification", "").startswith("md5") or item.target == "ImageNet16":
             return ItemState("present", entry.get("verification", "all files"))
         try:  # placed by hand: count the images (partial copies are common)
@@ -221,7 +221,7 @@ def item_state(data_dir: Path, item: Item) -> ItemState:
     if not path.is_file():
         return ItemState("missing")
     if unverified:
-        return ItemState("unverified", entry.get("verification", ""))
+        return ItemState("unverified", entry["verification"].removeprefix("unverified: "))
     if item.target in NB201_COLUMNS:
         with open(path) as fh:
             rows = sum(1 for _ in fh) - 1

@@ -21,6 +21,7 @@ from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.fetch import run_needs
 from swapbench.data.images import BATCH_POLICIES, ImageSet, load_images, make_batch
+from swapbench.data.sources import item_state
 from swapbench.device import resolve_device, set_deterministic
 from swapbench.errors import SwapbenchError
 from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
@@ -94,6 +95,10 @@ def plan_run(config: CorrelateConfig) -> Plan:
     images = load_images(info.dataset, data_dir) if needs_images else None
     if images is not None and images.substitute:
         notices.append(f"inputs for {config.task} are a SUBSTITUTE image set ({images.source})")
+    for _, item in needs:
+        state = item_state(data_dir, item)
+        if state.state == "unverified":
+            notices.append(f"{item.target} is an UNVERIFIED download ({state.detail})")
     options, keys, idents = {}, {}, {}
     for spec in proxies:
         overrides = dict(config.proxy_options.get(spec.name, {}))
