@@ -454,3 +454,16 @@ def test_correlate_download(mirror, tmp_path):
     assert (data / "nas-bench-suite-zero" / "zc_nasbench201.json").is_file()
     assert "params" in proc.stdout and (tmp_path / "out" / "summary.csv").is_file()
     assert mirror.requests == [("zc_nasbench201.json", None)]  # only what the run reads
+
+
+def test_study_download(mirror, tmp_path):
+    mirror.files["zc_nasbench201.json"] = nbsz_table(n=8)
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nproxies = ["params"]\nseeds = [0]\nn_archs = 4\n\n'
+                      '[[columns]]\nspace = "nb201"\ntask = "cifar10"\n')
+    data = tmp_path / "data"
+    proc = swapbench("study", str(config), "--download", "--data-dir", str(data), "--out", str(tmp_path / "out"),
+                     "--cache", str(tmp_path / "cache.sqlite"), "--threads", "1", SWAPBENCH_MIRROR=mirror.url)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "summary.csv").is_file()
+    assert mirror.requests == [("zc_nasbench201.json", None)]
