@@ -467,3 +467,17 @@ def test_study_download(mirror, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "summary.csv").is_file()
     assert mirror.requests == [("zc_nasbench201.json", None)]
+
+
+def test_read_only_data_dir_is_one_clear_error(mirror, tmp_path):
+    if os.geteuid() == 0:
+        # root ignores permission bits: a path under a regular file cannot be created by anyone
+        blocked = tmp_path / "file"
+        blocked.write_text("")
+        data = blocked / "data"
+    else:
+        data = tmp_path / "ro"
+        data.mkdir()
+        data.chmod(0o500)
+    with pytest.raises(DataError, match="cannot write to the data dir .*--data-dir DIR"):
+        fetch(["cifar10"], data, options(mirror))

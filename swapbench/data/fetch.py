@@ -83,8 +83,7 @@ def fetch(names: list[str], data_dir: Path, options: FetchOptions | None = None)
     others; the error then lists every source that failed."""
     options = options or FetchOptions()
     names = source_names(names)
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = writable(Path(data_dir))
     done: list[Fetched] = []
     failed: list[str] = []
     for name in names:
@@ -98,6 +97,19 @@ def fetch(names: list[str], data_dir: Path, options: FetchOptions | None = None)
         ok = sorted({f.source for f in done})
         raise DataError(("fetched " + ", ".join(ok) + "; " if ok else "") + "could not fetch " + "; ".join(failed))
     return done
+
+
+def writable(data_dir: Path) -> Path:
+    """Create the data dir and its state folder, or say in one line why that is impossible."""
+    try:
+        state_dir(data_dir).mkdir(parents=True, exist_ok=True)
+        probe = state_dir(data_dir) / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise DataError(f"cannot write to the data dir {data_dir} ({exc.strerror or exc}); fetch into another "
+                        "one with --data-dir DIR (or $SWAPBENCH_DATA)") from None
+    return data_dir
 
 
 def fetch_source(name: str, data_dir: Path, options: FetchOptions, items: list[Item] | None = None) -> list[Fetched]:
@@ -390,7 +402,7 @@ def ensure(needs: list[tuple[str, Item]], data_dir: Path, options: FetchOptions)
     todo = [(name, item) for name, item in needs if not usable(data_dir, item)]
     if not todo:
         return []
-    data_dir.mkdir(parents=True, exist_ok=True)
+    writable(data_dir)
     done = []
     for name in dict.fromkeys(n for n, _ in todo):
         items = [item for n, item in todo if n == name]
