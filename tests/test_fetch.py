@@ -481,3 +481,21 @@ def test_read_only_data_dir_is_one_clear_error(mirror, tmp_path):
         data.chmod(0o500)
     with pytest.raises(DataError, match="cannot write to the data dir .*--data-dir DIR"):
         fetch(["cifar10"], data, options(mirror))
+
+
+def test_present_sources_need_no_write_access(mirror, tmp_path, monkeypatch):
+    import swapbench.data.fetch as fetch_module
+
+    mirror.files["zc_nasbench201.json"] = nbsz_table()
+    item = next(i for i in src.SOURCES["nbsz"].items if i.name == "zc_nasbench201.json")
+    fetch_source("nbsz", tmp_path, options(mirror), [item])
+    for other in src.SOURCES["nbsz"].items:
+        (tmp_path / other.target).write_bytes((tmp_path / item.target).read_bytes())
+
+    def read_only(data_dir):
+        raise DataError("read-only")
+
+    monkeypatch.setattr(fetch_module, "writable", read_only)
+    n = len(mirror.requests)
+    assert [d.action for d in fetch(["nbsz"], tmp_path, options(mirror))] == ["skipped"] * 5
+    assert len(mirror.requests) == n

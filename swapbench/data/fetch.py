@@ -83,7 +83,10 @@ def fetch(names: list[str], data_dir: Path, options: FetchOptions | None = None)
     others; the error then lists every source that failed."""
     options = options or FetchOptions()
     names = source_names(names)
-    data_dir = writable(Path(data_dir))
+    data_dir = Path(data_dir)
+    if options.force or any(item_state(data_dir, item).state != "present"
+                            for name in names for item in SOURCES[name].items):
+        writable(data_dir)  # a read-only data dir that holds everything is fine
     done: list[Fetched] = []
     failed: list[str] = []
     for name in names:
