@@ -71,5 +71,18 @@ def inventory(data_dir: Path) -> pd.DataFrame:
         rows.append(dict(item="taskonomy-rgb-sample/", kind="images (taskonomy)", count=f"{n} images",
                          substitute="no", note="smoke test only"))
     if not rows:
-        raise DataError(f"{data_dir} holds no benchmark data; run `swapbench data fetch` or pass --data-dir")
+        raise DataError(f"{data_dir} holds no benchmark data; fetch it with `swapbench data fetch all` or pass "
+                        "--data-dir")
     return pd.DataFrame(rows, columns=["item", "kind", "count", "substitute", "note"])
+
+
+def sources_frame(data_dir: Path) -> pd.DataFrame:
+    """One row per fetchable source: its state in the data dir and the command that fetches it."""
+    from swapbench.data.sources import SOURCES, source_state
+
+    rows = []
+    for name, source in SOURCES.items():
+        state = source_state(data_dir, name)
+        rows.append(dict(source=name, state=state.state, detail=state.detail, checked_by=source.verification,
+                         fetch=state.command))
+    return pd.DataFrame(rows, columns=["source", "state", "detail", "checked_by", "fetch"])
