@@ -659,8 +659,8 @@ def main(argv: list[str] | None = None) -> None:
             code = 2
     if _received and code in (0, 130):
         # interrupted outside the scoring loop (planning, writing): typer turned it into exit 130
-        sys.stderr.write("error: interrupted; every score computed so far is in the cache; re-run the same "
-                         "command to resume\n")
+        sys.stderr.write("error: interrupted; what was finished is kept (scores in the cache, partial downloads); "
+                         "re-run the same command to resume\n")
         code = _SIGNAL_EXIT[_received[0]]
     sys.stderr.flush()
     sys.exit(code)

@@ -18,6 +18,20 @@ SUBSTITUTES = {
 }
 
 
+def _usable(file: Path, task: str, data_dir: Path) -> str:
+    """How many rows a run can use: validated as a run validates it (finite accuracy, one row per network)."""
+    from swapbench.data.benchmarks import load_truth
+    from swapbench.spaces import SPACES
+
+    for space in SPACES:
+        if space.nbsz_file == file.name and task in space.tasks:
+            try:
+                return f"{len(load_truth(space, task, data_dir))} usable"
+            except DataError as exc:
+                return f"unusable: {' '.join(str(exc).split())[:60]}"
+    return "usable: ?"
+
+
 def _nbsz_rows(folder: Path) -> list[dict]:
     rows = []
     for file in sorted(folder.glob("zc_*.json")):
@@ -30,7 +44,8 @@ def _nbsz_rows(folder: Path) -> list[dict]:
         if "nasbench101" in data:
             data = data["nasbench101"]
         for task, entries in data.items():
-            rows.append(dict(item=f"{NBSZ_DIR}/{file.name}", kind="truth+proxies", count=f"{len(entries)} archs",
+            rows.append(dict(item=f"{NBSZ_DIR}/{file.name}", kind="truth+proxies",
+                             count=f"{len(entries)} archs, {_usable(file, task, folder.parent)}",
                              substitute="no", note=task))
     zen = sorted((folder / "zen").glob("*.json")) if (folder / "zen").is_dir() else []
     if zen:
