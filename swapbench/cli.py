@@ -641,8 +641,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # a write outside the engine's checks: disk full, a file vanished, read-only
         from swapbench.study.cache import storage_error
 
-        where = exc.filename or "an output file"
-        sys.stderr.write(f"error: {storage_error(Path(str(where)), exc, 'output')}\n")
+        where = exc.filename or "(unnamed)"
+        sys.stderr.write(f"error: {storage_error(Path(str(where)), exc, 'output file')}\n")
         code = 2
     except Exception as exc:
         if type(exc).__name__ == "Abort":  # end of input at a prompt

@@ -79,7 +79,12 @@ def nbsz_task_dict(space: SearchSpace, task: str, data_dir: Path) -> dict[str, A
     if not isinstance(node, dict) or task not in node:
         found = ", ".join(node) if isinstance(node, dict) else "nothing"
         raise DataError(f"{path} has no task '{task}' (found: {found})")
-    return node[task]
+    entries = node[task]
+    if not isinstance(entries, dict):
+        raise DataError(f"{path}: task '{task}' holds a {type(entries).__name__}, not a table of architectures "
+                        "(encoding -> {val_accuracy, ...}); is it a NAS-Bench-Suite-Zero table? Re-fetch it with "
+                        "`swapbench data fetch nbsz --force`")
+    return entries
 
 
 def _decode_all(space: SearchSpace, keys: list[str], data_dir: Path, source: str) -> list[Hashable]:
