@@ -566,6 +566,88 @@ def ablation_regularisation(
               f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
 
 
+# --------------------------------------------------------------------------------------------
+# search (logic in swapbench.search)
+
+
+@app.command()
+def search(
+    space: str = typer.Option(..., "--space", help="search space: nb201, nb101, nb301, darts, darts-swap"),
+    task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
+    metric: str = typer.Option("reg_swap", "--metric", help="fitness: any registered metric (`swapbench proxies`)"),
+    mu: float = typer.Option(None, "--mu", help="reg_swap mu in the space's size unit (default: the space's)"),
+    sigma: float = typer.Option(None, "--sigma", help="reg_swap sigma (default: the space's)"),
+    option: list[str] = typer.Option([], "--option", help="metric option METRIC.KEY=VALUE (repeatable)"),
+    seeds: str = typer.Option("0", "--seeds", help="one search per seed, e.g. 0-4"),
+    population: int = typer.Option(20, "--population", help="population size P"),
+    cycles: int = typer.Option(20, "--cycles", help="search cycles C"),
+    sample_size: int = typer.Option(None, "--sample-size", help="tournament size S (default: P // 2)"),
+    mutation_times: int = typer.Option(5, "--mutation-times", help="mutated children per cycle"),
+    crossover_prob: float = typer.Option(0.5, "--crossover-prob", help="chance per cycle that the parent is the "
+                                         "better child of a crossover of the two best candidates"),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="also random search with the same "
+                                  "number of distinct evaluations"),
+    batch_size: int = typer.Option(None, "--batch-size", help="images per batch (default: the task's)"),
+    batch_policy: str = typer.Option("fixed", "--batch-policy", help="fixed (one batch per seed) or per-arch"),
+    repeats: int = typer.Option(None, "--repeats", help="repeats of metrics that average over re-inits (swap)"),
+    truth: str = typer.Option(None, "--truth", help="accuracy of the found archs (default: nb201-200ep-test on "
+                              "nb201, else nbsz when present)"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/search-SPACE-TASK-METRIC)"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch"),
+) -> None:
+    """SWAP-NAS evolutionary search (paper Algorithm 1) with a training-free fitness, resumable."""
+    from swapbench.report.search import search_markdown, trajectory_figure
+    from swapbench.report.tables import rich_table, write_csv, write_json
+    from swapbench.search import EvolutionConfig, SearchConfig, plan_search, run_search, summarise_search
+    from swapbench.study.cache import ScoreCache
+
+    directory = Path(out_dir or f"runs/search-{space}-{task}-{metric}")
+    config = SearchConfig(
+        space=space, task=task, metric=metric, mu=mu, sigma=sigma, proxy_options=parse_options(option),
+        seeds=parse_seeds(seeds), evolution=EvolutionConfig(population, cycles, sample_size, mutation_times,
+                                                            crossover_prob),
+        baseline=baseline, batch_size=batch_size, batch_policy=batch_policy, repeats=repeats, truth=truth,
+        device=device, data_dir=data_dir, out=str(directory), cache=cache, threads=threads,
+    )
+    splan = plan_search(config)
+    for notice in splan.notices:
+        err.print(f"[yellow]notice:[/] {notice}")
+    directory.mkdir(parents=True, exist_ok=True)
+    store = ScoreCache(Path(cache) if cache else directory / "cache.sqlite")
+    try:
+        with make_progress() as bar:
+            job = bar.add_task(f"search {space}/{task}", total=splan.max_evaluations())
+
+            def advance(done: int, total_delta: int) -> None:
+                if total_delta:
+                    bar.update(job, total=bar.tasks[job].total + total_delta)
+                bar.advance(job, done)
+
+            run = run_search(splan, store, advance)
+    finally:
+        store.close()
+    summary = summarise_search(run.results)
+    title = f"{metric} search on {space}/{task}, {len(config.seeds)} seed(s)"
+    write_csv(run.results, directory / "search.csv")
+    write_csv(run.trajectory, directory / "trajectory.csv")
+    write_csv(summary, directory / "summary.csv")
+    (directory / "summary.md").write_text(search_markdown(summary, run.results, title))
+    trajectory_figure(run.trajectory, title, directory / "trajectory")
+    command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_json(dict(command=command, config=config.to_dict(), cache_key=splan.key,
+                    metric_options=splan.plan.options[splan.spec.name], batch_size=splan.plan.batch_size,
+                    truth=None if splan.truth is None else dict(name=splan.truth.name, source=splan.truth.source),
+                    notices=splan.notices, timings=run.stats), directory / "run.json")
+    cols = ["seed", "algorithm", "arch_str", "score", "params_m", "unique", "computed", "seconds", "accuracy"]
+    out.print(rich_table(run.results[cols], title))
+    out.print(rich_table(summary, "mean ± std over seeds (std in the *_std columns)"))
+    out.print(f"computed {run.stats['computed']} scores, reused {run.stats['reused']} from the cache in "
+              f"{run.stats['wall_seconds']:.1f}s; results in {directory}/")
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -103,6 +103,15 @@ class SearchSpace(ABC):
     def random_arch(self, rng: np.random.Generator) -> Hashable:
         """One architecture drawn uniformly from the space."""
 
+    # -- search operators (SWAP-NAS Algorithm 1; spaces without them cannot be searched) --
+    def mutate(self, arch: Hashable, rng: np.random.Generator) -> Hashable:
+        """A neighbour of `arch`: one operation or one connection changed (paper Fig. 13)."""
+        raise SwapbenchError(f"space '{self.name}' has no mutation operator, so it cannot be searched")
+
+    def crossover(self, a: Hashable, b: Hashable, rng: np.random.Generator) -> tuple[Hashable, Hashable]:
+        """Two children that swap one node's incoming edges between `a` and `b` (paper Fig. 14)."""
+        raise SwapbenchError(f"space '{self.name}' has no crossover operator, so it cannot be searched")
+
     # -- shared helpers ------------------------------------------------------------------
     def task(self, task: str) -> TaskInfo:
         if task not in self.tasks:
