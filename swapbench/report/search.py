@@ -54,5 +54,7 @@ def search_markdown(summary: pd.DataFrame, results: pd.DataFrame, title: str) ->
                      f"{row['seconds_mean']:.1f} ± {row['seconds_std']:.1f} s{extra}")
     cols = ["seed", "algorithm", "arch_str", "score", "params_m", "evaluations", "unique", "computed", "seconds",
             "accuracy"]
-    lines += ["", markdown_table(results[[c for c in cols if c in results]], digits=3)]
+    table = results[[c for c in cols if c in results]].copy()
+    table["arch_str"] = table["arch_str"].astype(str).str.replace("|", "\\|", regex=False)  # NB201 strings
+    lines += ["", markdown_table(table, digits=3)]
     return "\n".join(lines)

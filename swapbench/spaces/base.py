@@ -79,6 +79,9 @@ class SearchSpace(ABC):
     extra_truths: dict[str, CsvTruth | JsonListTruth] = field(default_factory=dict)
     # per-task mu = sigma where the tasks' networks differ in size (TransNAS-Bench-101); see reg_default
     reg_mu_sigma_tasks: dict[str, float] = field(default_factory=dict)
+    # parameters per unit of Θ, the model size reg_swap regularises (1e6: millions; the official SWAP
+    # one-cell DARTS network counts thousands)
+    size_unit: float = 1e6
 
     # -- encodings -----------------------------------------------------------------------
     @abstractmethod
@@ -121,7 +124,7 @@ class SearchSpace(ABC):
         return self.tasks[task]
 
     def reg_default(self, task: str) -> float | None:
-        """Default regularised-SWAP mu = sigma (millions of parameters) for `task`."""
+        """Default regularised-SWAP mu = sigma (in `size_unit`s of parameters, mostly millions) for `task`."""
         return self.reg_mu_sigma_tasks.get(task, self.reg_mu_sigma)
 
     def loss_fn(self, task: str) -> LossFn:

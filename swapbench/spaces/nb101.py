@@ -244,16 +244,18 @@ class NB101Space(SearchSpace):
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """On the spec padded back to 7 vertices (pruned vertices return without edges and with random ops):
         change one interior op or, with equal chance, toggle one edge; redrawn until the pruned spec is valid
-        and differs from `arch` (the parent itself after 200 failed draws)."""
+        and differs from `arch`. After 100 failed draws two edges are toggled at once (the input -> output cell
+        has no valid single-edge neighbour); the parent itself after 1000."""
         key = self.canonical_key(arch)
-        for _ in range(200):
+        for attempt in range(1000):
             matrix, ops = _padded(arch, rng)
             if rng.random() < 0.5:
                 vertex = int(rng.integers(1, MAX_VERTICES - 1))
                 ops[vertex] = int(rng.choice([o for o in (MAXPOOL, CONV1, CONV3) if o != ops[vertex]]))
             else:
-                i, j = sorted(rng.choice(MAX_VERTICES, size=2, replace=False).tolist())
-                matrix[i, j] = 1 - matrix[i, j]
+                for _ in range(1 if attempt < 100 else 2):
+                    i, j = sorted(rng.choice(MAX_VERTICES, size=2, replace=False).tolist())
+                    matrix[i, j] = 1 - matrix[i, j]
             child = _valid(matrix, ops)
             if child is not None and self.canonical_key(child) != key:
                 return child

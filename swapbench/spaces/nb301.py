@@ -39,21 +39,22 @@ Pairs = tuple[tuple[int, int], ...]  # 8 (input, op) pairs
 Arch = tuple[Pairs, Pairs]  # (normal, reduce)
 
 
-def _check_cell(pairs: object, key: str, which: str) -> Pairs:
+def _check_cell(pairs: object, key: str, which: str, n_ops: int = len(OPS), label: str = "NB301") -> Pairs:
     if not isinstance(pairs, (list, tuple)) or len(pairs) != 2 * NODES:
-        raise EncodingError(f"malformed NB301 encoding {key!r}: the {which} cell needs {2 * NODES} (input, op) pairs")
+        raise EncodingError(f"malformed {label} encoding {key!r}: the {which} cell needs {2 * NODES} (input, op) pairs")
     out = []
     for i, pair in enumerate(pairs):
         ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) for v in pair)
         if not ok:
-            raise EncodingError(f"malformed NB301 encoding {key!r}: {which} pair {i} is not (input, op)")
+            raise EncodingError(f"malformed {label} encoding {key!r}: {which} pair {i} is not (input, op)")
         inp, op = pair
-        if not 0 <= op < len(OPS):
-            raise EncodingError(f"malformed NB301 encoding {key!r}: {which} pair {i} has op {op} (valid 0..6)")
+        if not 0 <= op < n_ops:
+            raise EncodingError(
+                f"malformed {label} encoding {key!r}: {which} pair {i} has op {op} (valid 0..{n_ops - 1})")
         if not 0 <= inp <= i // 2 + 1:
             raise EncodingError(
-                f"malformed NB301 encoding {key!r}: {which} pair {i} reads input {inp}; node {i // 2} may read "
+                f"malformed {label} encoding {key!r}: {which} pair {i} reads input {inp}; node {i // 2} may read "
                 f"0..{i // 2 + 1}"
             )
         out.append((int(inp), int(op)))
