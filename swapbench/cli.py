@@ -648,6 +648,80 @@ def search(
               f"{run.stats['wall_seconds']:.1f}s; results in {directory}/")
 
 
+@ablation_app.command("size-control")
+def ablation_size_control(
+    space: str = typer.Option("darts-swap", "--space", help="darts-swap (the paper's one-cell network, sizes in "
+                              "thousands) or nb201 (millions)"),
+    task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
+    mus: str = typer.Option(None, "--mus", help="mu = sigma grid (default: darts-swap 0.5..2.5 step 0.4; "
+                            "nb201 0.2..1.4 step 0.3)"),
+    seeds: str = typer.Option("0-4", "--seeds", help="one search per seed at every mu"),
+    population: int = typer.Option(20, "--population", help="population size P"),
+    cycles: int = typer.Option(20, "--cycles", help="search cycles C"),
+    mutation_times: int = typer.Option(5, "--mutation-times", help="mutated children per cycle"),
+    crossover_prob: float = typer.Option(0.5, "--crossover-prob", help="crossover probability per cycle"),
+    form: str = typer.Option("paper", "--form", help="regulariser form: paper or code"),
+    n_random: int = typer.Option(1000, "--n-random", help="random models for the size histogram"),
+    batch_size: int = typer.Option(None, "--batch-size", help="images per batch (default: the task's)"),
+    repeats: int = typer.Option(None, "--repeats", help="swap repeats (default: the metric's, 1)"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-size-control-SPACE)"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch"),
+) -> None:
+    """Fig. 5: the size of the architecture SWAP-NAS finds against reg-SWAP's mu = sigma."""
+    from swapbench.report.search import size_control_figure
+    from swapbench.report.tables import markdown_table, write_csv, write_json
+    from swapbench.search import EvolutionConfig
+    from swapbench.search.size_control import SizeControlConfig, size_control
+    from swapbench.study.cache import ScoreCache
+
+    directory = Path(out_dir or f"runs/ablation-size-control-{space}")
+    config = SizeControlConfig(
+        space=space, task=task, mus=_number_list(mus, "--mus") if mus else [], seeds=parse_seeds(seeds),
+        evolution=EvolutionConfig(population, cycles, None, mutation_times, crossover_prob), form=form,
+        n_random=n_random, batch_size=batch_size, repeats=repeats, device=device, data_dir=data_dir,
+        out=str(directory), cache=cache, threads=threads,
+    )
+    grid = config.grid()
+    directory.mkdir(parents=True, exist_ok=True)
+    store = ScoreCache(Path(cache) if cache else directory / "cache.sqlite")
+    try:
+        with make_progress() as bar:
+            job = bar.add_task(f"size control {space}/{task}",
+                               total=len(grid) * len(config.seeds) * config.evolution.max_evaluations())
+
+            def advance(done: int, total_delta: int) -> None:
+                if total_delta:
+                    bar.update(job, total=bar.tasks[job].total + total_delta)
+                bar.advance(job, done)
+
+            found, sizes, summary = size_control(config, store, advance)
+    finally:
+        store.close()
+    write_csv(found, directory / "found.csv")
+    write_csv(pd_frame({"size": sizes}), directory / "random_sizes.csv")
+    title = f"{space}/{task}: Spearman(μ, found size) = {summary['spearman_mu_size']:.3f}"
+    size_control_figure(found, sizes, summary["unit"], title, directory / "size_control")
+    per_mu = pd_frame(summary["per_mu"])
+    text = (f"# Model-size control, {space}/{task}\n\nSpearman between mu and the found size over "
+            f"{summary['searches']} searches: **{summary['spearman_mu_size']:.3f}**. Sizes in {summary['unit']} of "
+            f"parameters; {summary['random']['n']} random models span {summary['random']['min']:.3f} to "
+            f"{summary['random']['max']:.3f} (median {summary['random']['median']:.3f}).\n\n"
+            + markdown_table(per_mu))
+    (directory / "summary.md").write_text(text)
+    write_json(dict(command=_ablation_command(), config=config.to_dict(), summary=summary), directory / "run.json")
+    out.print(text)
+    out.print(f"{summary['searches']} searches, {summary['computed']} scores computed; results in {directory}/")
+
+
+def pd_frame(data: Any):
+    import pandas as pd
+
+    return pd.DataFrame(data)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

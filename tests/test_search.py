@@ -157,3 +157,26 @@ def test_resume_after_kill_recomputes_nothing(tmp_path, data_dir, monkeypatch, o
 def _overlap(results: pd.DataFrame) -> int:
     """Scores a seed's random search reuses from its evolution (same seed, same cache key)."""
     return int(results["reused"].sum())
+
+
+def test_size_control_follows_mu(tmp_path, data_dir, one_thread):
+    from swapbench.search.size_control import SizeControlConfig, size_control
+
+    config = SizeControlConfig(space="darts-swap", mus=[0.5, 2.3], seeds=[0],
+                               evolution=EvolutionConfig(population=6, cycles=3, mutation_times=3), n_random=20,
+                               data_dir=str(data_dir), out=str(tmp_path))
+    found, sizes, summary = size_control(config, ScoreCache(tmp_path / "c.sqlite"))
+    small, large = found.sort_values("mu")["size"].tolist()
+    assert small < 1.2 < large  # thousands of parameters of the one-cell network
+    assert summary["spearman_mu_size"] == pytest.approx(1.0)
+    assert len(sizes) == 20 and 0.3 < sizes.min() and sizes.max() < 2.6
+
+
+@pytest.mark.slow
+def test_search_cli_bad_input_is_one_line(data_dir):
+    from test_cli import assert_clean_error, swapbench
+
+    assert_clean_error(swapbench("search", "--space", "nb201", "--population", "1", "--data-dir", str(data_dir)),
+                       "--population")
+    assert_clean_error(swapbench("search", "--space", "tnb101_micro", "--task", "class_scene", "--data-dir",
+                                 str(data_dir)), "no mutation")

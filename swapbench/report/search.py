@@ -58,3 +58,32 @@ def search_markdown(summary: pd.DataFrame, results: pd.DataFrame, title: str) ->
     table["arch_str"] = table["arch_str"].astype(str).str.replace("|", "\\|", regex=False)  # NB201 strings
     lines += ["", markdown_table(table, digits=3)]
     return "\n".join(lines)
+
+
+def size_control_figure(found: pd.DataFrame, random_sizes: np.ndarray, unit: str, title: str,
+                        stem: Path, seed: int = 0) -> list[Path]:
+    """Paper Fig. 5: (a) sizes of random models, (b) size of the found model against mu = sigma, jittered."""
+    label = f"model size ({unit} of parameters)"
+    with plt.rc_context(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(2 * PAPER_WIDTH_IN, 2.5))
+        if len(random_sizes):
+            left.hist(random_sizes, bins=30, color="#4477aa", edgecolor="white", linewidth=0.5)
+        left.set_xlabel(label)
+        left.set_ylabel("architectures")
+        left.set_title(f"(a) {len(random_sizes)} random models")
+        rng = np.random.default_rng(seed)
+        mus = found["mu"].to_numpy(dtype=float)
+        step = float(np.min(np.diff(np.unique(mus)))) if len(np.unique(mus)) > 1 else 1.0
+        jitter = rng.uniform(-0.15, 0.15, len(mus)) * step
+        right.scatter(mus + jitter, found["size"], s=12, color="#bb5566", alpha=0.8, linewidths=0)
+        lo, hi = float(min(mus.min(), found["size"].min())), float(max(mus.max(), found["size"].max()))
+        right.plot([lo, hi], [lo, hi], color="#999999", lw=0.7, ls="--", label="size = μ")
+        right.set_xlabel("μ = σ (jittered)")
+        right.set_ylabel(label)
+        right.set_title("(b) found by SWAP-NAS")
+        right.legend(frameon=False)
+        for ax in (left, right):
+            ax.spines[["top", "right"]].set_visible(False)
+        fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+        return _save(fig, stem)
