@@ -79,11 +79,11 @@ def size_control_figure(found: pd.DataFrame, random_sizes: np.ndarray, unit: str
         lo, hi = float(min(mus.min(), found["size"].min())), float(max(mus.max(), found["size"].max()))
         right.plot([lo, hi], [lo, hi], color="#999999", lw=0.7, ls="--", label="size = μ")
         right.set_xlabel("μ = σ (jittered)")
-        right.set_ylabel(label)
+        right.set_ylabel(f"found size ({unit})")
         right.set_title("(b) found by SWAP-NAS")
         right.legend(frameon=False)
         for ax in (left, right):
             ax.spines[["top", "right"]].set_visible(False)
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=9, y=1.02)
         fig.tight_layout()
         return _save(fig, stem)
