@@ -44,7 +44,9 @@ def build(root: Path) -> tuple[pd.DataFrame, dict]:
         runs.append(frame)
     data = pd.concat(runs, ignore_index=True)
     rows = []
-    for metric in data["metric"].drop_duplicates():
+    present = list(data["metric"].drop_duplicates())
+    for metric in [m for m in ("reg_swap", "swap", "nwot") if m in present] + \
+            [m for m in present if m not in ("reg_swap", "swap", "nwot")]:
         for algorithm, label in (("evolution", f"SWAP-NAS evolution, fitness {metric}"),
                                  ("random", f"random search, best by {metric}")):
             part = data[(data.metric == metric) & (data.algorithm == algorithm)]
@@ -55,7 +57,7 @@ def build(root: Path) -> tuple[pd.DataFrame, dict]:
                 row[f"{task} evals"] = f"{cell['unique'].mean():.0f}" if len(cell) else "–"
                 row[f"{task} s"] = f"{cell['seconds'].mean():.0f}" if len(cell) else "–"
             rows.append(row)
-    uniform = {"method": "a uniformly random architecture (mean of the random samples)"}
+    uniform = {"method": "a uniformly random architecture (mean accuracy of each random sample; ± over samples)"}
     for task in TASKS:
         uniform[task] = _cell(data[(data.algorithm == "random") & (data.task == task)]["sample_mean_accuracy"])
     rows.append(uniform)

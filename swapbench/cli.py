@@ -641,7 +641,7 @@ def search(
                     metric_options=splan.plan.options[splan.spec.name], batch_size=splan.plan.batch_size,
                     truth=None if splan.truth is None else dict(name=splan.truth.name, source=splan.truth.source),
                     notices=splan.notices, timings=run.stats), directory / "run.json")
-    cols = ["seed", "algorithm", "arch_str", "score", "params_m", "unique", "computed", "seconds", "accuracy"]
+    cols = ["seed", "algorithm", "arch_str", "score", "size", "unique", "computed", "seconds", "accuracy"]
     out.print(rich_table(run.results[cols], title))
     out.print(rich_table(summary, "mean ± std over seeds (std in the *_std columns)"))
     out.print(f"computed {run.stats['computed']} scores, reused {run.stats['reused']} from the cache in "

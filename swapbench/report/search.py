@@ -50,9 +50,10 @@ def search_markdown(summary: pd.DataFrame, results: pd.DataFrame, title: str) ->
         if row["algorithm"] == "random" and not np.isnan(row.get("sample_mean_accuracy", np.nan)):
             extra = f"; a uniformly random architecture: {row['sample_mean_accuracy']:.2f}"
         lines.append(f"- **{row['algorithm']}** ({int(row['searches'])} searches): accuracy {acc_text}, "
-                     f"{row['params_m_mean']:.3f} M params, {row['unique_mean']:.0f} distinct evaluations, "
+                     f"size {row['size_mean']:.3f} ({results['size_unit'].iloc[0]} of parameters), "
+                     f"{row['unique_mean']:.0f} distinct evaluations, "
                      f"{row['seconds_mean']:.1f} ± {row['seconds_std']:.1f} s{extra}")
-    cols = ["seed", "algorithm", "arch_str", "score", "params_m", "evaluations", "unique", "computed", "seconds",
+    cols = ["seed", "algorithm", "arch_str", "score", "size", "evaluations", "unique", "computed", "seconds",
             "accuracy"]
     table = results[[c for c in cols if c in results]].copy()
     table["arch_str"] = table["arch_str"].astype(str).str.replace("|", "\\|", regex=False)  # NB201 strings

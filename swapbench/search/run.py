@@ -217,8 +217,10 @@ def _row(splan: SearchPlan, seed: int, algorithm: str, result: EvolutionResult, 
     best = result.best
     described = space.describe(best.arch)
     label = next((v for k, v in described.items() if k != "key"), best.key)
+    params_m = _params(space, best.arch, task)
     row = dict(seed=seed, algorithm=algorithm, metric=splan.spec.name, arch=best.key, arch_str=str(label),
-               score=best.score, params_m=_params(space, best.arch, task), evaluations=result.evaluations,
+               score=best.score, params_m=params_m, size=params_m * 1e6 / space.size_unit,
+               size_unit="thousands" if space.size_unit == 1e3 else "millions", evaluations=result.evaluations,
                unique=result.unique, computed=fit.computed, reused=fit.reused, seconds=seconds,
                accuracy=splan.accuracy.get(best.key, np.nan))
     members = [splan.accuracy.get(m.key, np.nan) for m in result.population]
@@ -287,7 +289,7 @@ def summarise_search(results: pd.DataFrame) -> pd.DataFrame:
     out = []
     for algorithm, group in results.groupby("algorithm", sort=False):
         row: dict[str, Any] = dict(algorithm=algorithm, searches=len(group))
-        for col in ("accuracy", "params_m", "unique", "seconds"):
+        for col in ("accuracy", "size", "unique", "seconds"):
             row[f"{col}_mean"] = float(group[col].mean())
             row[f"{col}_std"] = float(group[col].std(ddof=0))
         if algorithm == "random":
