@@ -81,7 +81,9 @@ def main() -> None:
              f"Mean ± std over seeds {info['seeds']} ({info['searches']} searches). `evals`: distinct "
              "architectures scored per search (random search gets the same number as the evolution of the same "
              "seed and metric); `s`: mean wall seconds per search on one CPU thread, including scoring. "
-             "Budget: P=10, C=10, 4 mutations per cycle, crossover 0.5 (scripts/search_nb201.sh).",
+             "Budget: P=10, C=10, 4 mutations per cycle, crossover 0.5 (scripts/search_nb201.sh). "
+             "[quoted] rows are the papers' own numbers (their own budgets and protocols), quoted from memory of "
+             "the papers and not re-checked against them in this repository.",
              "",
              "| " + " | ".join(cols) + " |",
              "|" + "|".join("---" for _ in cols) + "|"]
