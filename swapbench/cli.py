@@ -600,6 +600,164 @@ def ablation_regularisation(
               f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
 
 
+# --------------------------------------------------------------------------------------------
+# search (logic in swapbench.search)
+
+
+@app.command()
+def search(
+    space: str = typer.Option(..., "--space", help="search space: nb201, nb101, nb301, darts, darts-swap"),
+    task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
+    metric: str = typer.Option("reg_swap", "--metric", help="fitness: any registered metric (`swapbench proxies`)"),
+    mu: float = typer.Option(None, "--mu", min=0.0, help="reg_swap mu in the space's size unit (default: the space's)"),
+    sigma: float = typer.Option(None, "--sigma", min=0.0, help="reg_swap sigma (default: the space's)"),
+    option: list[str] = typer.Option([], "--option", help="metric option METRIC.KEY=VALUE (repeatable)"),
+    seeds: str = typer.Option("0", "--seeds", help="one search per seed, e.g. 0-4"),
+    population: int = typer.Option(20, "--population", min=2, help="population size P"),
+    cycles: int = typer.Option(20, "--cycles", min=1, help="search cycles C"),
+    sample_size: int = typer.Option(None, "--sample-size", min=2, help="tournament size S (default: P // 2)"),
+    mutation_times: int = typer.Option(5, "--mutation-times", min=1, help="mutated children per cycle"),
+    crossover_prob: float = typer.Option(0.5, "--crossover-prob", min=0.0, max=1.0,
+                                         help="chance per cycle that the parent is the "
+                                         "better child of a crossover of the two best candidates"),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="also random search with the same "
+                                  "number of distinct evaluations"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)"),
+    batch_policy: str = typer.Option("fixed", "--batch-policy", help="fixed (one batch per seed) or per-arch"),
+    repeats: int = typer.Option(None, "--repeats", min=1, help="repeats of metrics that average over re-inits (swap)"),
+    truth: str = typer.Option(None, "--truth", help="accuracy of the found archs (default: nb201-200ep-test on "
+                              "nb201, else nbsz when present)"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/search-SPACE-TASK-METRIC)"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
+) -> None:
+    """SWAP-NAS evolutionary search (paper Algorithm 1) with a training-free fitness, resumable."""
+    from swapbench.report.search import search_markdown, trajectory_figure
+    from swapbench.report.tables import rich_table, write_csv, write_json
+    from swapbench.search import EvolutionConfig, SearchConfig, plan_search, run_search, summarise_search
+    from swapbench.study.cache import ScoreCache
+
+    directory = Path(out_dir or f"runs/search-{space}-{task}-{metric}")
+    config = SearchConfig(
+        space=space, task=task, metric=metric, mu=mu, sigma=sigma, proxy_options=parse_options(option),
+        seeds=parse_seeds(seeds), evolution=EvolutionConfig(population, cycles, sample_size, mutation_times,
+                                                            crossover_prob),
+        baseline=baseline, batch_size=batch_size, batch_policy=batch_policy, repeats=repeats, truth=truth,
+        device=device, data_dir=data_dir, out=str(directory), cache=cache, threads=threads,
+    )
+    splan = plan_search(config)
+    for notice in splan.notices:
+        err.print(f"[yellow]notice:[/] {notice}")
+    directory.mkdir(parents=True, exist_ok=True)
+    store = ScoreCache(Path(cache) if cache else directory / "cache.sqlite")
+    try:
+        with make_progress() as bar:
+            job = bar.add_task(f"search {space}/{task}", total=splan.max_evaluations())
+
+            def advance(done: int, total_delta: int) -> None:
+                if total_delta:
+                    bar.update(job, total=bar.tasks[job].total + total_delta)
+                bar.advance(job, done)
+
+            run = run_search(splan, store, advance)
+    finally:
+        store.close()
+    summary = summarise_search(run.results)
+    title = f"{metric} search on {space}/{task}, {len(config.seeds)} seed(s)"
+    write_csv(run.results, directory / "search.csv")
+    write_csv(run.trajectory, directory / "trajectory.csv")
+    write_csv(summary, directory / "summary.csv")
+    (directory / "summary.md").write_text(search_markdown(summary, run.results, title))
+    trajectory_figure(run.trajectory, title, directory / "trajectory")
+    command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_json(dict(command=command, config=config.to_dict(), cache_key=splan.key,
+                    metric_options=splan.plan.options[splan.spec.name], batch_size=splan.plan.batch_size,
+                    truth=None if splan.truth is None else dict(name=splan.truth.name, source=splan.truth.source),
+                    notices=splan.notices, timings=run.stats), directory / "run.json")
+    cols = ["seed", "algorithm", "arch_str", "score", "size", "unique", "computed", "seconds", "accuracy"]
+    out.print(rich_table(run.results[cols], title))
+    out.print(rich_table(summary, "mean ± std over seeds (std in the *_std columns)"))
+    out.print(f"computed {run.stats['computed']} scores, reused {run.stats['reused']} from the cache in "
+              f"{run.stats['wall_seconds']:.1f}s; results in {directory}/")
+
+
+@ablation_app.command("size-control")
+def ablation_size_control(
+    space: str = typer.Option("darts-swap", "--space", help="darts-swap (the paper's one-cell network, sizes in "
+                              "thousands) or nb201 (millions)"),
+    task: str = typer.Option("cifar10", "--task", help="task / dataset of the space"),
+    mus: str = typer.Option(None, "--mus", help="mu = sigma grid (default: darts-swap 0.5..2.5 step 0.4; "
+                            "nb201 0.2..1.4 step 0.3)"),
+    seeds: str = typer.Option("0-4", "--seeds", help="one search per seed at every mu"),
+    population: int = typer.Option(20, "--population", min=2, help="population size P"),
+    cycles: int = typer.Option(20, "--cycles", min=1, help="search cycles C"),
+    mutation_times: int = typer.Option(5, "--mutation-times", min=1, help="mutated children per cycle"),
+    crossover_prob: float = typer.Option(0.5, "--crossover-prob", min=0.0, max=1.0,
+                                         help="crossover probability per cycle"),
+    form: str = typer.Option("paper", "--form", help="regulariser form: paper or code"),
+    n_random: int = typer.Option(1000, "--n-random", min=3, help="random models for the size histogram"),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)"),
+    repeats: int = typer.Option(None, "--repeats", min=1, help="swap repeats (default: the metric's, 1)"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-size-control-SPACE)"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
+) -> None:
+    """Fig. 5: the size of the architecture SWAP-NAS finds against reg-SWAP's mu = sigma."""
+    from swapbench.report.search import size_control_figure
+    from swapbench.report.tables import markdown_table, write_csv, write_json
+    from swapbench.search import EvolutionConfig
+    from swapbench.search.size_control import SizeControlConfig, size_control
+    from swapbench.study.cache import ScoreCache
+
+    directory = Path(out_dir or f"runs/ablation-size-control-{space}")
+    config = SizeControlConfig(
+        space=space, task=task, mus=_number_list(mus, "--mus") if mus else [], seeds=parse_seeds(seeds),
+        evolution=EvolutionConfig(population, cycles, None, mutation_times, crossover_prob), form=form,
+        n_random=n_random, batch_size=batch_size, repeats=repeats, device=device, data_dir=data_dir,
+        out=str(directory), cache=cache, threads=threads,
+    )
+    grid = config.grid()
+    directory.mkdir(parents=True, exist_ok=True)
+    store = ScoreCache(Path(cache) if cache else directory / "cache.sqlite")
+    try:
+        with make_progress() as bar:
+            job = bar.add_task(f"size control {space}/{task}",
+                               total=len(grid) * len(config.seeds) * config.evolution.max_evaluations())
+
+            def advance(done: int, total_delta: int) -> None:
+                if total_delta:
+                    bar.update(job, total=bar.tasks[job].total + total_delta)
+                bar.advance(job, done)
+
+            found, sizes, summary = size_control(config, store, advance)
+    finally:
+        store.close()
+    write_csv(found, directory / "found.csv")
+    write_csv(pd_frame({"size": sizes}), directory / "random_sizes.csv")
+    title = f"{space}/{task}: Spearman(μ, found size) = {summary['spearman_mu_size']:.3f}"
+    size_control_figure(found, sizes, summary["unit"], title, directory / "size_control")
+    per_mu = pd_frame(summary["per_mu"])
+    text = (f"# Model-size control, {space}/{task}\n\nSpearman between mu and the found size over "
+            f"{summary['searches']} searches: **{summary['spearman_mu_size']:.3f}**. Sizes in {summary['unit']} of "
+            f"parameters; {summary['random']['n']} random models span {summary['random']['min']:.3f} to "
+            f"{summary['random']['max']:.3f} (median {summary['random']['median']:.3f}).\n\n"
+            + markdown_table(per_mu))
+    (directory / "summary.md").write_text(text)
+    write_json(dict(command=_ablation_command(), config=config.to_dict(), summary=summary), directory / "run.json")
+    out.print(text)
+    out.print(f"{summary['searches']} searches, {summary['computed']} scores computed; results in {directory}/")
+
+
+def pd_frame(data: Any):
+    import pandas as pd
+
+    return pd.DataFrame(data)
+
+
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _received: list[int] = []  # the signals that stopped this run
 

@@ -3,7 +3,8 @@
 Psi = number of distinct sample-wise activation patterns: for every post-ReLU unit of every 4-D
 activation, the binary vector (1[a_s > 0])_{s=1..S} over the batch; averaged over `repeats` Gaussian
 re-initialisations on the same batch (official code: 32 repeats, batch 16; default here 1, see below).
-Regularised: Psi * f(Theta), Theta = #params (of executed modules) in millions, f in either form:
+Regularised: Psi * f(Theta), Theta = #params (of executed modules) in millions (thousands on the official
+one-cell DARTS network, `darts-swap`, as the official code counts), f in either form:
   paper (printed Eq. 5): exp(-((Theta - mu) / sigma)^2)
   code  (official):      exp(-(Theta - mu)^2 / sigma)
 """
@@ -126,7 +127,8 @@ def _theta(net: nn.Module, ctx: ProxyContext) -> float:
     from swapbench.proxies._counting import count_model
 
     shape = ctx.space.task(ctx.task).input_shape
-    return count_model(net, shape, generator=torch.Generator().manual_seed(0)).params / 1e6
+    unit = getattr(ctx.space, "size_unit", 1e6)  # millions, or thousands on the one-cell DARTS network
+    return count_model(net, shape, generator=torch.Generator().manual_seed(0)).params / unit
 
 
 # repeats=1: at batch 64 on full-size NB201 networks the mean over 32 re-initialisations ranks

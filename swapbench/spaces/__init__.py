@@ -17,6 +17,11 @@ def register_space(space: SearchSpace) -> SearchSpace:
 
 
 def get_space(name: str) -> SearchSpace:
+    """A registered space by name; `darts[C=16,L=8]` selects a DARTS space on another network size."""
+    if "[" in name:
+        from swapbench.spaces.darts import resolve_variant
+
+        return resolve_variant(name, SPACES.get(name.split("[", 1)[0]))
     return SPACES.get(name)
 
 

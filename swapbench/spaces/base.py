@@ -79,6 +79,9 @@ class SearchSpace(ABC):
     extra_truths: dict[str, CsvTruth | JsonListTruth] = field(default_factory=dict)
     # per-task mu = sigma where the tasks' networks differ in size (TransNAS-Bench-101); see reg_default
     reg_mu_sigma_tasks: dict[str, float] = field(default_factory=dict)
+    # parameters per unit of Θ, the model size reg_swap regularises (1e6: millions; the official SWAP
+    # one-cell DARTS network counts thousands)
+    size_unit: float = 1e6
 
     # -- encodings -----------------------------------------------------------------------
     @abstractmethod
@@ -103,6 +106,15 @@ class SearchSpace(ABC):
     def random_arch(self, rng: np.random.Generator) -> Hashable:
         """One architecture drawn uniformly from the space."""
 
+    # -- search operators (SWAP-NAS Algorithm 1; spaces without them cannot be searched) --
+    def mutate(self, arch: Hashable, rng: np.random.Generator) -> Hashable:
+        """A neighbour of `arch`: one operation or one connection changed (paper Fig. 13)."""
+        raise SwapbenchError(f"space '{self.name}' has no mutation operator, so it cannot be searched")
+
+    def crossover(self, a: Hashable, b: Hashable, rng: np.random.Generator) -> tuple[Hashable, Hashable]:
+        """Two children that swap one node's incoming edges between `a` and `b` (paper Fig. 14)."""
+        raise SwapbenchError(f"space '{self.name}' has no crossover operator, so it cannot be searched")
+
     # -- shared helpers ------------------------------------------------------------------
     def task(self, task: str) -> TaskInfo:
         if task not in self.tasks:
@@ -112,7 +124,7 @@ class SearchSpace(ABC):
         return self.tasks[task]
 
     def reg_default(self, task: str) -> float | None:
-        """Default regularised-SWAP mu = sigma (millions of parameters) for `task`."""
+        """Default regularised-SWAP mu = sigma (in `size_unit`s of parameters, mostly millions) for `task`."""
         return self.reg_mu_sigma_tasks.get(task, self.reg_mu_sigma)
 
     def loss_fn(self, task: str) -> LossFn:

@@ -194,6 +194,25 @@ class NB101Network(nn.Module):
         return self.classifier(self.pool(self.layers(x)))
 
 
+def _padded(arch: Arch, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """A pruned spec as a 7-vertex spec: the output moves to vertex 6, the missing vertices (just before it)
+    get random ops and no edges, so mutation can bring them back."""
+    matrix, ops = np.asarray(arch[0], dtype=np.int64), list(arch[1])
+    n = len(ops)
+    index = [*range(n - 1), MAX_VERTICES - 1]
+    full = np.zeros((MAX_VERTICES, MAX_VERTICES), dtype=np.int64)
+    full[np.ix_(index, index)] = matrix
+    fill = [int(v) for v in rng.integers(MAXPOOL, CONV3 + 1, size=MAX_VERTICES - n)]
+    return full, [*ops[:-1], *fill, OUTPUT]
+
+
+def _valid(matrix: np.ndarray, ops: list[int]) -> Arch | None:
+    try:
+        return decode_flat((*matrix.ravel().tolist(), *ops), "search")
+    except EncodingError:
+        return None
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -221,6 +240,41 @@ class NB101Space(SearchSpace):
                 return decode_flat((*matrix.ravel().tolist(), *ops), "random")
             except EncodingError:
                 continue
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """On the spec padded back to 7 vertices (pruned vertices return without edges and with random ops):
+        change one interior op or, with equal chance, toggle one edge; redrawn until the pruned spec is valid
+        and differs from `arch`. After 100 failed draws two edges are toggled at once (the input -> output cell
+        has no valid single-edge neighbour); the parent itself after 1000."""
+        key = self.canonical_key(arch)
+        for attempt in range(1000):
+            matrix, ops = _padded(arch, rng)
+            if rng.random() < 0.5:
+                vertex = int(rng.integers(1, MAX_VERTICES - 1))
+                ops[vertex] = int(rng.choice([o for o in (MAXPOOL, CONV1, CONV3) if o != ops[vertex]]))
+            else:
+                for _ in range(1 if attempt < 100 else 2):
+                    i, j = sorted(rng.choice(MAX_VERTICES, size=2, replace=False).tolist())
+                    matrix[i, j] = 1 - matrix[i, j]
+            child = _valid(matrix, ops)
+            if child is not None and self.canonical_key(child) != key:
+                return child
+        return arch
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> tuple[Arch, Arch]:
+        """Swap one vertex's incoming edges and op between the padded parents; vertices are tried in random
+        order until both children are valid (the parents themselves if none works)."""
+        ma, oa = _padded(a, rng)
+        mb, ob = _padded(b, rng)
+        for vertex in rng.permutation(np.arange(1, MAX_VERTICES)).tolist():
+            ca, cb = ma.copy(), mb.copy()
+            ca[:, vertex], cb[:, vertex] = mb[:, vertex], ma[:, vertex]
+            pa, pb = list(oa), list(ob)
+            pa[vertex], pb[vertex] = ob[vertex], oa[vertex]
+            first, second = _valid(ca, pa), _valid(cb, pb)
+            if first is not None and second is not None:
+                return first, second
+        return a, b
 
     def describe(self, arch: Arch) -> dict[str, object]:
         return {"key": self.canonical_key(arch), "matrix": [list(r) for r in arch[0]],

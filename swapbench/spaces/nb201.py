@@ -199,6 +199,28 @@ class NB201Space(SearchSpace):
     def random_arch(self, rng: np.random.Generator) -> Arch:
         return tuple(int(v) for v in rng.integers(0, len(OPS), size=6))  # type: ignore[return-value]
 
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """Operation mutation (one edge gets another op) or, with equal chance, connectivity mutation (the
+        ops of two edges that differ trade places: a connection moves to another pair of nodes)."""
+        ops = list(arch)
+        differing = [(i, j) for i in range(6) for j in range(i + 1, 6) if ops[i] != ops[j]]
+        if differing and rng.random() < 0.5:
+            i, j = differing[int(rng.integers(len(differing)))]
+            ops[i], ops[j] = ops[j], ops[i]
+        else:
+            edge = int(rng.integers(6))
+            ops[edge] = int(rng.choice([o for o in range(len(OPS)) if o != ops[edge]]))
+        return tuple(ops)  # type: ignore[return-value]
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> tuple[Arch, Arch]:
+        """Swap the incoming edges of one node (1, 2 or 3) between the parents."""
+        target = int(rng.integers(1, 4))
+        first, second = list(a), list(b)
+        for e, (_, dst) in enumerate(EDGES):
+            if dst == target:
+                first[e], second[e] = b[e], a[e]
+        return tuple(first), tuple(second)  # type: ignore[return-value]
+
     def describe(self, arch: Arch) -> dict[str, str]:
         return {"key": self.canonical_key(arch), "arch_str": to_arch_str(arch)}
 

@@ -39,21 +39,22 @@ Pairs = tuple[tuple[int, int], ...]  # 8 (input, op) pairs
 Arch = tuple[Pairs, Pairs]  # (normal, reduce)
 
 
-def _check_cell(pairs: object, key: str, which: str) -> Pairs:
+def _check_cell(pairs: object, key: str, which: str, n_ops: int = len(OPS), label: str = "NB301") -> Pairs:
     if not isinstance(pairs, (list, tuple)) or len(pairs) != 2 * NODES:
-        raise EncodingError(f"malformed NB301 encoding {key!r}: the {which} cell needs {2 * NODES} (input, op) pairs")
+        raise EncodingError(f"malformed {label} encoding {key!r}: the {which} cell needs {2 * NODES} (input, op) pairs")
     out = []
     for i, pair in enumerate(pairs):
         ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) for v in pair)
         if not ok:
-            raise EncodingError(f"malformed NB301 encoding {key!r}: {which} pair {i} is not (input, op)")
+            raise EncodingError(f"malformed {label} encoding {key!r}: {which} pair {i} is not (input, op)")
         inp, op = pair
-        if not 0 <= op < len(OPS):
-            raise EncodingError(f"malformed NB301 encoding {key!r}: {which} pair {i} has op {op} (valid 0..6)")
+        if not 0 <= op < n_ops:
+            raise EncodingError(
+                f"malformed {label} encoding {key!r}: {which} pair {i} has op {op} (valid 0..{n_ops - 1})")
         if not 0 <= inp <= i // 2 + 1:
             raise EncodingError(
-                f"malformed NB301 encoding {key!r}: {which} pair {i} reads input {inp}; node {i // 2} may read "
+                f"malformed {label} encoding {key!r}: {which} pair {i} reads input {inp}; node {i // 2} may read "
                 f"0..{i // 2 + 1}"
             )
         out.append((int(inp), int(op)))
@@ -112,6 +113,47 @@ def to_genotype(arch: Arch) -> Genotype:
 
 def to_compact_str(arch: Arch) -> str:
     return str([list(arch[0]), list(arch[1])])
+
+
+# ---------------------------------------------------------------------------------------------
+# search operators on the compact form (shared with the `darts` space, which has one op more)
+
+
+def random_cells(rng: np.random.Generator, n_ops: int) -> Arch:
+    """Per node: two distinct inputs among its predecessors and an op each (DARTS / NB301 sampling)."""
+    cells = []
+    for _ in range(2):
+        pairs = []
+        for n in range(NODES):
+            inputs = sorted(rng.choice(n + 2, size=2, replace=False).tolist())
+            pairs += [(int(i), int(rng.integers(n_ops))) for i in inputs]
+        cells.append(tuple(pairs))
+    return cells[0], cells[1]
+
+
+def mutate_cells(arch: Arch, rng: np.random.Generator, n_ops: int) -> Arch:
+    """In one random cell, either one edge gets another op, or (equal chance) one edge reads another
+    predecessor that its node does not already read (the node keeps two distinct inputs)."""
+    cells = [list(arch[0]), list(arch[1])]
+    pairs = cells[int(rng.integers(2))]
+    edge = int(rng.integers(len(pairs)))
+    inp, op = pairs[edge]
+    node, other = edge // 2, pairs[edge ^ 1][0]
+    free = [i for i in range(node + 2) if i not in (inp, other)]
+    if free and rng.random() < 0.5:
+        pairs[edge] = (int(rng.choice(free)), op)
+    else:
+        pairs[edge] = (inp, int(rng.choice([o for o in range(n_ops) if o != op])))
+    return tuple(cells[0]), tuple(cells[1])
+
+
+def crossover_cells(a: Arch, b: Arch, rng: np.random.Generator) -> tuple[Arch, Arch]:
+    """Swap the two incoming edges of one node of one cell between the parents."""
+    which, node = int(rng.integers(2)), int(rng.integers(NODES))
+    first, second = [list(a[0]), list(a[1])], [list(b[0]), list(b[1])]
+    for edge in (2 * node, 2 * node + 1):
+        first[which][edge], second[which][edge] = b[which][edge], a[which][edge]
+    return (tuple(first[0]), tuple(first[1])), (tuple(second[0]), tuple(second[1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,14 +352,13 @@ class NB301Space(SearchSpace):
 
     def random_arch(self, rng: np.random.Generator) -> Arch:
         """Per node: two distinct inputs among its predecessors and an op each (DARTS / NB301 sampling)."""
-        cells = []
-        for _ in range(2):
-            pairs = []
-            for n in range(NODES):
-                inputs = sorted(rng.choice(n + 2, size=2, replace=False).tolist())
-                pairs += [(int(i), int(rng.integers(len(OPS)))) for i in inputs]
-            cells.append(tuple(pairs))
-        return cells[0], cells[1]
+        return random_cells(rng, len(OPS))
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        return mutate_cells(arch, rng, len(OPS))
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> tuple[Arch, Arch]:
+        return crossover_cells(a, b, rng)
 
     def describe(self, arch: Arch) -> dict[str, str]:
         return {"key": self.canonical_key(arch), "genotype": str(to_genotype(arch))}

@@ -63,6 +63,33 @@ class Plan:
         return sum(len(v) for v in self.samples.values())
 
 
+def resolve_keys(space: SearchSpace, config: CorrelateConfig, proxies: list[ProxySpec], batch_size: int,
+                 images: ImageSet | None, device: torch.device
+                 ) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, dict[str, Any]]]:
+    """Per proxy: resolved options, cache key and the key's ingredients (shared by correlate and search, so
+    both read and write the same scores)."""
+    options, keys, idents = {}, {}, {}
+    for spec in proxies:
+        overrides = dict(config.proxy_options.get(spec.name, {}))
+        if config.repeats is not None and "repeats" in spec.options:
+            overrides.setdefault("repeats", config.repeats)
+        opts = spec.resolve_options(overrides)
+        options[spec.name] = opts
+        keys[spec.name], idents[spec.name] = score_key(
+            space=space.name,
+            task=config.task,
+            proxy=spec.name,
+            options=opts,
+            batch_size=batch_size,
+            batch_policy=config.batch_policy,
+            # a metric that does not read the images gets the same key whatever else is in the run
+            images=f"{images.name}:{len(images)}:{'substitute' if images.substitute else 'real'}"
+            if images is not None and spec.data == "batch" else "none",
+            device_type=device.type,
+        )
+    return options, keys, idents
+
+
 def plan_run(config: CorrelateConfig) -> Plan:
     """Check every input before any work starts, so bad input fails fast and touches nothing."""
     space = get_space(config.space)
@@ -99,25 +126,7 @@ def plan_run(config: CorrelateConfig) -> Plan:
         state = item_state(data_dir, item)
         if state.state == "unverified":
             notices.append(f"{item.target} is an UNVERIFIED download ({state.detail})")
-    options, keys, idents = {}, {}, {}
-    for spec in proxies:
-        overrides = dict(config.proxy_options.get(spec.name, {}))
-        if config.repeats is not None and "repeats" in spec.options:
-            overrides.setdefault("repeats", config.repeats)
-        opts = spec.resolve_options(overrides)
-        options[spec.name] = opts
-        keys[spec.name], idents[spec.name] = score_key(
-            space=space.name,
-            task=config.task,
-            proxy=spec.name,
-            options=opts,
-            batch_size=batch_size,
-            batch_policy=config.batch_policy,
-            # a metric that does not read the images gets the same key whatever else is in the run
-            images=f"{images.name}:{len(images)}:{'substitute' if images.substitute else 'real'}"
-            if images is not None and spec.data == "batch" else "none",
-            device_type=device.type,
-        )
+    options, keys, idents = resolve_keys(space, config, proxies, batch_size, images, device)
     samples = {seed: sample_indices(len(truth), n, seed)[:config.limit_archs] for seed in config.seeds}
     if config.limit_archs is not None and config.limit_archs < n:
         notices.append(f"--limit-archs {config.limit_archs}: the first {config.limit_archs} of {n} sampled "
