@@ -126,6 +126,21 @@ def make_progress():
     return progress_display(err)
 
 
+DOWNLOAD_HELP = "first fetch the data the run needs and the data dir lacks (from $SWAPBENCH_MIRROR when set)"
+
+
+def download_for(columns: list[tuple[str, str, str | None]], proxies: list[str], data_dir: str | None) -> None:
+    """--download: fetch what the (space, task, truth) columns read and the data dir cannot serve."""
+    from swapbench.data.datadir import resolve_data_dir
+    from swapbench.data.download import terminal_progress
+    from swapbench.data.fetch import FetchOptions, ensure, run_needs
+
+    target = resolve_data_dir(data_dir, must_exist=False)
+    needs = [need for space, task, truth in columns for need in run_needs(space, task, truth, proxies)]
+    ensure(needs, target, FetchOptions(progress=terminal_progress,
+                                       log=lambda s: err.print(s, markup=False, highlight=False)))
+
+
 # --------------------------------------------------------------------------------------------
 # commands
 
@@ -154,8 +169,11 @@ def correlate(
     workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
+    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
 ) -> None:
     """Score sampled architectures and correlate the scores with ground-truth accuracy."""
+    if download:
+        download_for([(space, task, truth)], parse_proxies(proxies), data_dir)
     from swapbench.report.tables import interval_columns, rich_table, summary_markdown, write_csv, write_json
     from swapbench.study.cache import ScoreCache
     from swapbench.study.config import CorrelateConfig
@@ -260,12 +278,15 @@ def study(
     workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
+    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
 ) -> None:
     """Run a whole study (columns x metrics x seeds) from a TOML config: tables, heatmap, diff vs reference."""
     from swapbench.report.tables import rich_table
     from swapbench.study.study import load_study, select_columns, select_proxies
 
     spec = with_protocol(select_proxies(select_columns(load_study(config), columns), proxies), protocol)
+    if download:
+        download_for([(c.space, c.task, c.truth) for c in spec.columns], spec.proxies, data_dir)
     options = exec_options(backend, workers, threads, ray_address)
     directory = Path(out_dir or spec.out or f"runs/study-{spec.name}")
     reference = reference or spec.reference
@@ -408,14 +429,20 @@ def lswag_band(
 
 @data_app.command("status")
 def data_status(data_dir: str = typer.Option(None, "--data-dir")) -> None:
-    """List every benchmark table and image set found in the data dir."""
+    """Per data source: present / partial / unverified / substitute / missing and the command that fetches it;
+    then every benchmark table and image set found in the data dir."""
     from swapbench.data.datadir import resolve_data_dir
-    from swapbench.data.inventory import inventory
+    from swapbench.data.inventory import inventory, sources_frame
     from swapbench.report.tables import rich_table
 
-    path = resolve_data_dir(data_dir)
-    out.print(f"data dir: {path}")
-    out.print(rich_table(inventory(path), "benchmark data"))
+    path = resolve_data_dir(data_dir, must_exist=False)
+    out.print(f"data dir: {path}" + ("" if path.is_dir() else " (does not exist yet)"))
+    out.print(rich_table(sources_frame(path), "data sources"))
+    if path.is_dir():
+        try:
+            out.print(rich_table(inventory(path), "benchmark data"))
+        except SwapbenchError:
+            pass  # nothing found: the sources table says what to fetch
 
 
 @data_app.command("use")
@@ -431,14 +458,32 @@ def data_use(path: str) -> None:
 
 
 @data_app.command("fetch")
-def data_fetch(data_dir: str = typer.Option(None, "--data-dir")) -> None:
-    """Download the NAS-Bench-Suite-Zero tables from their canonical Google Drive ids (needs gdown)."""
+def data_fetch(
+    sources: list[str] = typer.Argument(None, help="nbsz, cifar10, cifar100, imagenet16, nb201, or all (default)"),
+    data_dir: str = typer.Option(None, "--data-dir", help="where to put the data (default: see `data status`)"),
+    mirror: str = typer.Option(None, "--mirror", help="base URL (http, https or file) holding every file under its "
+                               "canonical name; default $SWAPBENCH_MIRROR, else the canonical sources"),
+    accept_unverified: bool = typer.Option(False, "--accept-unverified", help="keep a mirror's file whose "
+                                           "checksum differs from the published one, flagged unverified"),
+    nats: str = typer.Option(None, "--nats", help="NATS-Bench topology benchmark (NATS-tss-v1_0-3ffb9-simple/) "
+                             "to convert for nb201"),
+    force: bool = typer.Option(False, "--force", help="fetch again what is already present"),
+    retries: int = typer.Option(3, "--retries", help="resumed retries when a transfer breaks off"),
+) -> None:
+    """Download, verify and place benchmark data (resumable; a failed fetch leaves nothing that looks complete)."""
     from swapbench.data.datadir import resolve_data_dir
-    from swapbench.data.fetch import fetch_nbsz
+    from swapbench.data.download import terminal_progress
+    from swapbench.data.fetch import FetchOptions, fetch
 
     target = resolve_data_dir(data_dir, must_exist=False)
-    for path in fetch_nbsz(target, log=out.print):
-        out.print(f"fetched {path}")
+    out.print(f"data dir: {target}", markup=False, highlight=False)
+    options = FetchOptions(mirror=mirror, accept_unverified=accept_unverified, nats=nats, force=force,
+                           retries=retries, progress=terminal_progress,
+                           log=lambda s: out.print(s, markup=False, highlight=False))
+    results = fetch(sources or ["all"], target, options)
+    fetched = [r for r in results if r.action != "skipped"]
+    out.print(f"{len(fetched)} fetched, {len(results) - len(fetched)} already present; "
+              "`swapbench data status` shows the data dir", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,8 +678,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # a write outside the engine's checks: disk full, a file vanished, read-only
         from swapbench.study.cache import storage_error
 
-        where = exc.filename or "an output file"
-        sys.stderr.write(f"error: {storage_error(Path(str(where)), exc, 'output')}\n")
+        where = exc.filename or "(unnamed)"
+        sys.stderr.write(f"error: {storage_error(Path(str(where)), exc, 'output file')}\n")
         code = 2
     except Exception as exc:
         if type(exc).__name__ == "Abort":  # end of input at a prompt
@@ -651,8 +696,8 @@ def main(argv: list[str] | None = None) -> None:
             code = 2
     if _received and code in (0, 130):
         # interrupted outside the scoring loop (planning, writing): typer turned it into exit 130
-        sys.stderr.write("error: interrupted; every score computed so far is in the cache; re-run the same "
-                         "command to resume\n")
+        sys.stderr.write("error: interrupted; what was finished is kept (scores in the cache, partial downloads); "
+                         "re-run the same command to resume\n")
         code = _SIGNAL_EXIT[_received[0]]
     sys.stderr.flush()
     sys.exit(code)

@@ -29,11 +29,12 @@ def test_both_value_layouts(tmp_path):
     entries = {
         "(0, 2, 3, 2, 3, 1)": {"val_accuracy": 86.0, "params": {"score": 0.6, "time": 1.0}, "flops": 88.0},
         "(2, 2, 2, 2, 2, 2)": {"val_accuracy": {"score": 90.0, "time": 0.0}, "params": 1.5, "flops": 100.0},
+        "(3, 3, 3, 3, 3, 3)": {"val_accuracy": 70.0, "params": {"score": 1.0, "time": 1.0}, "flops": 90.0},
     }
     truth = load_truth(NB201, "cifar10", fake_data_dir(tmp_path, entries))
     assert truth.keys == list(entries)
-    assert truth.accuracy.tolist() == [86.0, 90.0]
-    assert truth.stored["params"].tolist() == [0.6, 1.5]
+    assert truth.accuracy.tolist() == [86.0, 90.0, 70.0]
+    assert truth.stored["params"].tolist() == [0.6, 1.5, 1.0]
     assert truth.archs[1] == (2,) * 6
 
 

@@ -181,3 +181,12 @@ def test_write_faults_name_the_file_and_the_way_out(tmp_path):
     assert "writable filesystem" in str(ro) and "--cache" in str(ro)
     out = storage_error(tmp_path / "summary.csv", OSError(errno.EROFS, "Read-only file system"), "output")
     assert "--out" in str(out)
+
+
+def test_nbsz_table_of_the_wrong_shape(tmp_path):
+    folder = tmp_path / "nas-bench-suite-zero"
+    folder.mkdir()
+    (folder / "zc_nasbench201.json").write_text('{"cifar10": [1, 2, 3]}')
+    load_json.cache_clear()
+    with pytest.raises(DataError, match="holds a list, not a table of architectures"):
+        load_truth(NB201, "cifar10", tmp_path)

@@ -55,13 +55,17 @@ def _value(entry: Any) -> float:
 def load_json(path: str) -> Any:
     file = Path(path)
     if not file.exists():
-        raise DataError(f"benchmark table {file} is missing; run `swapbench data status` to see what exists")
+        from swapbench.data.sources import missing_hint
+
+        raise DataError(f"benchmark table {file} is missing; {missing_hint(file)}")
     try:
         with open(file) as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
+        from swapbench.data.sources import missing_hint
+
         raise DataError(f"benchmark table {file} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                        "re-download it with `swapbench data fetch`") from None
+                        f"{missing_hint(file, again=True)}") from None
 
 
 def nbsz_task_dict(space: SearchSpace, task: str, data_dir: Path) -> dict[str, Any]:
@@ -75,7 +79,12 @@ def nbsz_task_dict(space: SearchSpace, task: str, data_dir: Path) -> dict[str, A
     if not isinstance(node, dict) or task not in node:
         found = ", ".join(node) if isinstance(node, dict) else "nothing"
         raise DataError(f"{path} has no task '{task}' (found: {found})")
-    return node[task]
+    entries = node[task]
+    if not isinstance(entries, dict):
+        raise DataError(f"{path}: task '{task}' holds a {type(entries).__name__}, not a table of architectures "
+                        "(encoding -> {val_accuracy, ...}); is it a NAS-Bench-Suite-Zero table? Re-fetch it with "
+                        "`swapbench data fetch nbsz --force`")
+    return entries
 
 
 def _decode_all(space: SearchSpace, keys: list[str], data_dir: Path, source: str) -> list[Hashable]:
@@ -118,7 +127,10 @@ def load_csv(
     space: SearchSpace, task: str, path: Path, arch_column: str, acc_column: str, name: str, data_dir: Path
 ) -> TruthTable:
     if not path.exists():
-        raise DataError(f"truth table {path} does not exist")
+        from swapbench.data.sources import missing_hint
+
+        hint = missing_hint(path, "")
+        raise DataError(f"truth table {path} does not exist" + (f"; {hint}" if hint else ""))
     try:
         frame = pd.read_csv(path, dtype={arch_column: str})
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:

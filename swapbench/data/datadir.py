@@ -37,7 +37,10 @@ def record_data_dir(path: Path) -> Path:
     return file
 
 
-def resolve_data_dir(explicit: str | Path | None = None, must_exist: bool = True) -> Path:
+def resolve_data_dir(
+    explicit: str | Path | None = None, must_exist: bool = True, needs: list[str] | None = None
+) -> Path:
+    """`needs`: the data sources the caller reads, named in the fetch command of the error."""
     if explicit:
         path, origin = Path(explicit), "--data-dir"
     elif os.environ.get(ENV_VAR):
@@ -48,8 +51,11 @@ def resolve_data_dir(explicit: str | Path | None = None, must_exist: bool = True
         path, origin = DEFAULT_DIR, "the default data dir"
     path = path.expanduser()
     if must_exist and not path.is_dir():
+        fetch = "swapbench data fetch " + (" ".join(needs) if needs else "all")
+        if explicit:
+            fetch += f" --data-dir {explicit}"
         raise DataError(
             f"data dir {path} (from {origin}) does not exist; pass --data-dir, set {ENV_VAR}, "
-            "or run `swapbench data fetch`"
+            f"or fetch the data into it with `{fetch}`"
         )
     return path

@@ -50,7 +50,9 @@ class ImageSet:
 
 def _unpickle(path: Path, encoding: str = "bytes") -> dict:
     if not path.exists():
-        raise DataError(f"image file {path} is missing")
+        from swapbench.data.sources import missing_hint
+
+        raise DataError(f"image file {path} is missing; {missing_hint(path)}")
     try:
         with open(path, "rb") as fh:
             return pickle.load(fh, encoding=encoding)
@@ -92,7 +94,10 @@ def load_imagenet16(data_dir: Path, num_classes: int = 120) -> ImageSet:
     real, recon = data_dir / "ImageNet16", data_dir / "ImageNet16-reconstructed"
     folder = real if real.is_dir() else recon
     if not folder.is_dir():
-        raise DataError(f"no ImageNet16 images under {data_dir} (looked for ImageNet16/ and {recon.name}/)")
+        from swapbench.data.sources import missing_hint
+
+        raise DataError(f"no ImageNet16 images under {data_dir} (looked for ImageNet16/ and {recon.name}/); "
+                        f"{missing_hint(real)}")
     data, labels = [], []
     for i in range(1, 11):
         path = folder / f"train_data_batch_{i}"

@@ -18,6 +18,20 @@ SUBSTITUTES = {
 }
 
 
+def _usable(file: Path, task: str, data_dir: Path) -> str:
+    """How many rows a run can use: validated as a run validates it (finite accuracy, one row per network)."""
+    from swapbench.data.benchmarks import load_truth
+    from swapbench.spaces import SPACES
+
+    for space in SPACES:
+        if space.nbsz_file == file.name and task in space.tasks:
+            try:
+                return f"{len(load_truth(space, task, data_dir))} usable"
+            except DataError as exc:
+                return f"unusable: {' '.join(str(exc).split())[:60]}"
+    return "usable: ?"
+
+
 def _nbsz_rows(folder: Path) -> list[dict]:
     rows = []
     for file in sorted(folder.glob("zc_*.json")):
@@ -30,7 +44,8 @@ def _nbsz_rows(folder: Path) -> list[dict]:
         if "nasbench101" in data:
             data = data["nasbench101"]
         for task, entries in data.items():
-            rows.append(dict(item=f"{NBSZ_DIR}/{file.name}", kind="truth+proxies", count=f"{len(entries)} archs",
+            rows.append(dict(item=f"{NBSZ_DIR}/{file.name}", kind="truth+proxies",
+                             count=f"{len(entries)} archs, {_usable(file, task, folder.parent)}",
                              substitute="no", note=task))
     zen = sorted((folder / "zen").glob("*.json")) if (folder / "zen").is_dir() else []
     if zen:
@@ -71,5 +86,18 @@ def inventory(data_dir: Path) -> pd.DataFrame:
         rows.append(dict(item="taskonomy-rgb-sample/", kind="images (taskonomy)", count=f"{n} images",
                          substitute="no", note="smoke test only"))
     if not rows:
-        raise DataError(f"{data_dir} holds no benchmark data; run `swapbench data fetch` or pass --data-dir")
+        raise DataError(f"{data_dir} holds no benchmark data; fetch it with `swapbench data fetch all` or pass "
+                        "--data-dir")
     return pd.DataFrame(rows, columns=["item", "kind", "count", "substitute", "note"])
+
+
+def sources_frame(data_dir: Path) -> pd.DataFrame:
+    """One row per fetchable source: its state in the data dir and the command that fetches it."""
+    from swapbench.data.sources import SOURCES, source_state
+
+    rows = []
+    for name, source in SOURCES.items():
+        state = source_state(data_dir, name)
+        rows.append(dict(source=name, state=state.state, detail=state.detail, checked_by=source.verification,
+                         fetch=state.command))
+    return pd.DataFrame(rows, columns=["source", "state", "detail", "checked_by", "fetch"])

@@ -19,7 +19,9 @@ import torch
 from swapbench import __version__
 from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
+from swapbench.data.fetch import run_needs
 from swapbench.data.images import BATCH_POLICIES, ImageSet, first_batch, load_images, make_batch
+from swapbench.data.sources import item_state
 from swapbench.device import resolve_device, set_deterministic
 from swapbench.errors import Interrupted, StorageError, SwapbenchError
 from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
@@ -86,7 +88,8 @@ def plan_run(config: CorrelateConfig) -> Plan:
         if name not in config.proxies:
             raise SwapbenchError(f"option given for proxy '{name}', which is not in --proxies")
     device = resolve_device(config.device)
-    data_dir = resolve_data_dir(config.data_dir)
+    needs = run_needs(space.name, config.task, config.truth, config.proxies)
+    data_dir = resolve_data_dir(config.data_dir, needs=list(dict.fromkeys(name for name, _ in needs)))
     truth = load_truth(space, config.task, data_dir, config.truth, config.arch_column, config.acc_column)
     notices = list(truth.notices)
     n = config.n_archs
@@ -97,6 +100,10 @@ def plan_run(config: CorrelateConfig) -> Plan:
     images = load_images(info.dataset, data_dir) if needs_images else None
     if images is not None and images.substitute:
         notices.append(f"inputs for {config.task} are a SUBSTITUTE image set ({images.source})")
+    for _, item in needs:
+        state = item_state(data_dir, item)
+        if state.state == "unverified":
+            notices.append(f"{item.target} is an UNVERIFIED download ({state.detail})")
     options, keys, idents = {}, {}, {}
     for spec in proxies:
         # the protocol's options, then --repeats, then --option: the more explicit wins
