@@ -1,14 +1,15 @@
-"""Why our NB201 zen correlates less with accuracy than NAS-Bench-Suite-Zero's published zen.
+"""zen on NB201 with the cells' BatchNorms tracked (as scored) and untracked (two variants), same archs.
 
-NASLib builds NB201's cell BatchNorms with track_running_stats=False, so they have no running_var, and
-NASLib's zen (which sums log sqrt(mean running_var) over every BatchNorm2d) cannot read them; the NB-SZ
-values were computed anyway, so how those layers entered the BN term is not recoverable from the code.
-Our NB201 network tracks statistics in every BatchNorm (as NAS-Bench-201's own code does). This script
-scores zen three ways on the same architectures, seeds and Gaussian inputs:
+NASLib's NB201 graph declares its cell ops' BatchNorms with track_running_stats=False, but since NASLib commit
+824b6d38 (2022-03-08) setting an architecture (`convert_op_indices_to_naslib` -> `update_batchnorms`) rebuilds
+the chosen ops with affine=True and track_running_stats=True. NAS-Bench-Suite-Zero's tables (May 2022) were
+computed after that, so NASLib's zen read tracked statistics in every BN, as our network (and NAS-Bench-201's
+own code) has them: `tracked` is the faithful setting. The two untracked variants model NASLib before that
+commit, for comparison only:
   tracked    - every BN tracked (swapbench's network; the registered metric as is)
   skip       - cell BNs untracked, left out of the BN term (zen option untracked_bn=skip)
   batch_var  - cell BNs untracked, their batch variance used instead (zen option untracked_bn=batch_var)
-and writes Spearman with accuracy to bench/results/zen_cell_bn_nb201_<task>.csv.
+Writes Spearman with accuracy to bench/results/zen_cell_bn_nb201_<task>.csv.
 
     python bench/zen_cell_bn.py --task cifar10 --limit 200
 """

@@ -92,6 +92,18 @@ def parse_proxies(text: str) -> list[str]:
     return names
 
 
+PROTOCOL_HELP = "named settings: paper, swap-official or nbsz (see `swapbench protocols`); flags override it"
+
+
+def with_protocol(study, protocol: str | None):
+    """The study under `protocol` (checked) when one is given."""
+    from dataclasses import replace
+
+    from swapbench.study.protocols import get_protocol
+
+    return replace(study, protocol=get_protocol(protocol).name) if protocol else study
+
+
 WORKERS_HELP = "parallel workers (default 1; with --device cuda, one per visible GPU)"
 BACKEND_HELP = "local (this process), process (--workers processes) or ray (a Ray cluster)"
 
@@ -141,7 +153,9 @@ def correlate(
     n_archs: int = typer.Option(1000, "--n-archs", min=3, help="architectures per seed (capped at the truth table)"),
     seeds: str = typer.Option("0-4", "--seeds", help="seeds, e.g. 0-4 or 0,3"),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: 64; 32 for TNB101)"),
-    batch_policy: str = typer.Option("fixed", "--batch-policy", help="fixed (one batch per seed) or per-arch"),
+    protocol: str = typer.Option("paper", "--protocol", help=PROTOCOL_HELP),
+    batch_policy: str = typer.Option(None, "--batch-policy", help="fixed (one batch per seed), per-arch or first "
+                                                                  "(default: the protocol's)"),
     repeats: int = typer.Option(None, "--repeats", min=1, help="repeats of metrics that average over re-inits (swap)"),
     option: list[str] = typer.Option([], "--option", help="metric option PROXY.KEY=VALUE (repeatable)"),
     truth: str = typer.Option(None, "--truth", help="ground truth: nbsz (default), a built-in name, or a CSV"),
@@ -160,7 +174,7 @@ def correlate(
     """Score sampled architectures and correlate the scores with ground-truth accuracy."""
     if download:
         download_for([(space, task, truth)], parse_proxies(proxies), data_dir)
-    from swapbench.report.tables import rich_table, summary_markdown, write_csv, write_json
+    from swapbench.report.tables import interval_columns, rich_table, summary_markdown, write_csv, write_json
     from swapbench.study.cache import ScoreCache
     from swapbench.study.config import CorrelateConfig
     from swapbench.study.runner import (
@@ -176,7 +190,8 @@ def correlate(
 
     config = CorrelateConfig(
         space=space, task=task, proxies=parse_proxies(proxies), n_archs=n_archs, seeds=parse_seeds(seeds),
-        batch_size=batch_size, batch_policy=batch_policy, repeats=repeats, proxy_options=parse_options(option),
+        protocol=protocol, batch_size=batch_size, batch_policy=batch_policy, repeats=repeats,
+        proxy_options=parse_options(option),
         truth=truth, arch_column=arch_column, acc_column=acc_column, device=device, data_dir=data_dir,
         out=out_dir or f"runs/{space}-{task}", cache=cache, threads=threads,
     )
@@ -197,11 +212,12 @@ def correlate(
     write_csv(scores, directory / "scores.csv")
     write_csv(corr, directory / "correlations.csv")
     write_csv(summary, directory / "summary.csv")
-    title = f"{space} / {task}: Spearman and Kendall over {len(config.seeds)} seed(s)"
+    title = (f"{space} / {task}, protocol {plan.protocol.name}: Spearman and Kendall over "
+             f"{len(config.seeds)} seed(s)")
     (directory / "summary.md").write_text(summary_markdown(summary, title))
     command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     write_json(run_metadata(plan, stats, command), directory / "run.json")
-    out.print(rich_table(summary.drop(columns=["space", "task"]), title))
+    out.print(rich_table(interval_columns(summary.drop(columns=["space", "task"])), title))
     out.print(f"computed {stats['computed']} scores, reused {stats['reused']} from the cache "
               f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
 
@@ -235,7 +251,8 @@ def _run_study(study, *, limit_archs, seeds, out_dir, cache, reference, data_dir
         result = study_results(plans, store, stats)
     finally:
         store.close()
-    report = write_study_report(Path(out_dir), study.name + title_note, result.summary, result.correlations,
+    report = write_study_report(Path(out_dir), f"{study.name}, protocol {study.protocol}{title_note}",
+                                result.summary, result.correlations,
                                 result.scores if write_scores else None, reference)
     command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     meta = study_metadata(study, plans, result, stats, command, limit_archs, seeds)
@@ -251,6 +268,7 @@ def study(
     seeds: str = typer.Option(None, "--seeds", help="override the config's seeds, e.g. 0 or 0-4"),
     columns: str = typer.Option(None, "--columns", help="run only these columns, e.g. nb201/cifar10,nb101/cifar10"),
     proxies: str = typer.Option(None, "--proxies", help="run only these of the config's metrics, e.g. swap,reg_swap"),
+    protocol: str = typer.Option(None, "--protocol", help=PROTOCOL_HELP + " (default: the config's, else paper)"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: the config's `out`, or runs/study-NAME)"),
     cache: str = typer.Option(None, "--cache", help="score cache (default: the config's, or runs/cache.sqlite)"),
     reference: str = typer.Option(None, "--reference", help="reference CSV (proxy,space,task,spearman) to diff"),
@@ -266,7 +284,7 @@ def study(
     from swapbench.report.tables import rich_table
     from swapbench.study.study import load_study, select_columns, select_proxies
 
-    spec = select_proxies(select_columns(load_study(config), columns), proxies)
+    spec = with_protocol(select_proxies(select_columns(load_study(config), columns), proxies), protocol)
     if download:
         download_for([(c.space, c.task, c.truth) for c in spec.columns], spec.proxies, data_dir)
     options = exec_options(backend, workers, threads, ray_address)
@@ -282,10 +300,12 @@ def study(
     table = order_by_mean(pivot(result.summary))
     table.columns = [f"{s}/{t}" for s, t in table.columns]
     table.insert(0, "metric", table.index)
-    out.print(rich_table(table.reset_index(drop=True), f"{spec.name}: Spearman ρ (mean over seeds)", digits=2))
+    out.print(rich_table(table.reset_index(drop=True), f"{spec.name}, protocol {spec.protocol}: Spearman ρ "
+                         "(mean over seeds)", digits=2))
     report = info["report"]
     if "cells" in report:
-        out.print(f"{report['within']} of {report['cells']} cells within ±0.05 of {Path(reference).name}")
+        out.print(f"versus {Path(reference).name}: {report['reproduced']} of {report['cells']} cells reproduced "
+                  f"(inside our 95 % interval), {report['within']} within ±0.05")
     stats = info["stats"]
     computed = sum(p["computed"] for p in stats["per_plan"])
     where = (f"({stats['backend']['backend']}, {stats['backend']['workers']} worker(s))" if computed
@@ -304,6 +324,7 @@ def regress(
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
     workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+    protocol: str = typer.Option(None, "--protocol", help="rerun under this protocol instead of the stored one"),
 ) -> None:
     """Rerun a stored study and exit 1 if any cell moved beyond the tolerance (0 if none did)."""
     import tempfile
@@ -314,6 +335,7 @@ def regress(
     if tolerance < 0:
         raise SwapbenchError("--tolerance must be >= 0")
     spec, run, stored = load_stored(results_dir)
+    spec = with_protocol(spec, protocol)
     threads = threads or run.get("threads")  # CPU results can depend on the thread count in the last bits
     options = exec_options(backend, workers, threads, None)
     with tempfile.TemporaryDirectory(prefix="swapbench-regress-") as tmp:
@@ -347,6 +369,21 @@ def list_proxies_cmd() -> None:
                  options=", ".join(f"{k}={v}" for k, v in p.options.items()), description=p.description)
             for p in PROXIES]
     out.print(rich_table(pd.DataFrame(rows), "training-free metrics"))
+
+
+@app.command("protocols")
+def list_protocols_cmd() -> None:
+    """List the named protocols and what each sets."""
+    import pandas as pd
+
+    from swapbench.report.tables import rich_table
+    from swapbench.study.protocols import PROTOCOLS
+
+    rows = [dict(name=p.name, batch=p.batch_size or "task's (64; 32 TNB101)", policy=p.batch_policy,
+                 options="; ".join(f"{m}: " + ", ".join(f"{k}={v}" for k, v in o.items())
+                                   for m, o in p.proxy_options.items()) or "-",
+                 description=p.description) for p in PROTOCOLS.values()]
+    out.print(rich_table(pd.DataFrame(rows), "protocols"))
 
 
 @app.command("spaces")
@@ -623,7 +660,8 @@ def search(
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="also random search with the same "
                                   "number of distinct evaluations"),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)"),
-    batch_policy: str = typer.Option("fixed", "--batch-policy", help="fixed (one batch per seed) or per-arch"),
+    protocol: str = typer.Option("paper", "--protocol", help=PROTOCOL_HELP),
+    batch_policy: str = typer.Option(None, "--batch-policy", help="fixed, per-arch or first (default: the protocol's)"),
     repeats: int = typer.Option(None, "--repeats", min=1, help="repeats of metrics that average over re-inits (swap)"),
     truth: str = typer.Option(None, "--truth", help="accuracy of the found archs (default: nb201-200ep-test on "
                               "nb201, else nbsz when present)"),
@@ -644,7 +682,8 @@ def search(
         space=space, task=task, metric=metric, mu=mu, sigma=sigma, proxy_options=parse_options(option),
         seeds=parse_seeds(seeds), evolution=EvolutionConfig(population, cycles, sample_size, mutation_times,
                                                             crossover_prob),
-        baseline=baseline, batch_size=batch_size, batch_policy=batch_policy, repeats=repeats, truth=truth,
+        baseline=baseline, protocol=protocol, batch_size=batch_size, batch_policy=batch_policy, repeats=repeats,
+        truth=truth,
         device=device, data_dir=data_dir, out=str(directory), cache=cache, threads=threads,
     )
     splan = plan_search(config)

@@ -186,9 +186,27 @@ def test_zico_reproduces_the_accumulating_loop(batch):
             total += math.log(np.sum(mean_abs[nz] / std[nz]))
         return total
 
-    assert score("zico", net, x, y) == pytest.approx(zico(recorded), rel=1e-9)
+    assert score("zico", net, x, y, cumulative=True) == pytest.approx(zico(recorded), rel=1e-9)
     per_batch = [[g[0], g[1] - g[0]] for g in recorded]  # undo the accumulation
-    assert score("zico", net, x, y, cumulative=False) == pytest.approx(zico(per_batch), rel=1e-5)
+    assert score("zico", net, x, y) == pytest.approx(zico(per_batch), rel=1e-5)  # per-batch is the default
+
+
+def test_zico_by_hand_per_batch_and_cumulative():
+    """One weight w = 1, loss = the summed output: each half-batch's gradient is the sum of its inputs, here
+    g1 = 1 and g2 = 3. Per batch: sigma = std(1, 3) = 1, mu = mean(|1|, |3|) = 2, ZiCo = log 2.
+    Cumulative (G = 1, 4): sigma = 1.5, mu = 2.5, ZiCo = log(5/3)."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(1, 1, bias=False))
+    with torch.no_grad():
+        net[1].weight.fill_(1.0)
+    x, y = torch.tensor([1.0, 0.0, 2.0, 1.0]).view(4, 1, 1, 1), torch.zeros(4, dtype=torch.long)
+    spec = get_proxy("zico")
+
+    def run(**options):
+        ctx = ProxyContext(options=spec.resolve_options(options), memo={}, arch_key="t")
+        return run_proxy(spec, net, x, y, lambda out, _: out.sum(), ctx)
+
+    assert run() == pytest.approx(math.log(2.0), rel=1e-12)
+    assert run(cumulative=True) == pytest.approx(math.log(5 / 3), rel=1e-7)
 
 
 def test_failed_scores_become_minus_1e8():

@@ -26,7 +26,10 @@ import torch
 from swapbench.errors import DataError, SwapbenchError
 
 TRAIN_PORTION = 0.7  # NAS-Bench-Suite-Zero samples from the first 70 % of the training set
-BATCH_POLICIES = ("fixed", "per-arch")
+# fixed: one random batch per seed, shared by every architecture; per-arch: a fresh augmented batch per
+# architecture (NAS-Bench-Suite-Zero); first: the first training images in file order, as a loader without
+# shuffling gives them (the official SWAP correlation script)
+BATCH_POLICIES = ("fixed", "per-arch", "first")
 
 
 @dataclass
@@ -169,6 +172,16 @@ def make_batch(
     mean = torch.tensor(images.mean).view(1, -1, 1, 1)
     std = torch.tensor(images.std).view(1, -1, 1, 1)
     return (x - mean) / std, images.labels[idx].clone()
+
+
+def first_batch(images: ImageSet, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `size` training images in file order, normalised, not augmented."""
+    if size > len(images):
+        raise SwapbenchError(f"batch size {size} exceeds the {len(images)} training images in {images.source}")
+    x = images.images[:size].float() / 255.0
+    mean = torch.tensor(images.mean).view(1, -1, 1, 1)
+    std = torch.tensor(images.std).view(1, -1, 1, 1)
+    return (x - mean) / std, images.labels[:size].clone()
 
 
 def _load_taskonomy(data_dir: Path) -> ImageSet:

@@ -5,11 +5,11 @@ init. For every Conv2d/Linear weight element w, G_wb is its recorded gradient af
 sigma_w = std_b G_wb (population, ddof 0) and mu_w = mean_b |G_wb|. Layer term
 T_l = log(sum over w with sigma_w != 0 of mu_w / sigma_w), skipped when that sum is 0; ZiCo = sum_l T_l.
 
-Reference quirk kept by default (`cumulative=True`): the official loop never zeroes gradients between
-batches, so the recorded G are cumulative (g1, g1+g2, ...); with B = 2, sigma_w = |g2|/2 and
-mu_w = (|g1| + |g1+g2|)/2. The running sum is taken in float32 exactly as autograd accumulates it.
-`cumulative=False` uses the per-batch gradients (the paper's intent). The per-sub-batch gradients are
-shared with lswag.
+Per-batch gradients by default, as the official code does since its Feb 2023 version (it zeroes the
+gradients before each batch). `cumulative=True` is the variant of the code's first commit, which never zeroed
+them, so the recorded G are cumulative (g1, g1+g2, ...); with B = 2, sigma_w = |g2|/2 and
+mu_w = (|g1| + |g1+g2|)/2, the running sum taken in float32 exactly as autograd accumulates it. The
+per-sub-batch gradients are shared with lswag.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def zico_score(per_layer: list[torch.Tensor], cumulative: bool) -> float:
     reference="Li et al., ICLR 2023; SLDGroup/ZiCo compute_zico.py",
     needs_labels=True,
     needs_grad=True,
-    options={"batches": 2, "cumulative": True},
+    options={"batches": 2, "cumulative": False},
 )
 def zico(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     batches = int(ctx.opt("batches"))

@@ -53,17 +53,27 @@ def load_reference(path: str | Path) -> pd.DataFrame:
 
 
 def compare(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    """Cells present in both: ours, reference, diff = ours - reference, sorted by |diff| descending."""
-    ours = summary[["space", "task", "proxy", "spearman_mean", "n", "seeds"]].rename(columns={"spearman_mean": "ours"})
+    """Cells present in both: ours with its 95 % bootstrap interval, reference, diff = ours - reference, and
+    `reproduced`: the reference lies inside our interval (a gap that sampling noise explains); sorted by
+    |diff| descending."""
+    summary = summary.copy()
+    for col in ("spearman_lo", "spearman_hi"):
+        if col not in summary.columns:  # a table stored before intervals were computed
+            summary[col] = np.nan
+    ours = summary[["space", "task", "proxy", "spearman_mean", "spearman_lo", "spearman_hi", "n", "seeds"]].rename(
+        columns={"spearman_mean": "ours", "spearman_lo": "ours_lo", "spearman_hi": "ours_hi"})
     both = ours.merge(reference, on=["space", "task", "proxy"], how="inner")
     both["diff"] = both["ours"] - both["reference"]
     both["abs_diff"] = both["diff"].abs()
+    both["reproduced"] = (both["ours_lo"] <= both["reference"]) & (both["reference"] <= both["ours_hi"])
     return both.sort_values("abs_diff", ascending=False, na_position="first", kind="stable").reset_index(drop=True)
 
 
 def plot_heatmap(table: pd.DataFrame, stem: Path, title: str, *, diverging_limit: float | None = None,
-                 cbar_label: str = "Spearman ρ", cmap: str = "RdBu_r") -> list[Path]:
-    """Write STEM.png and STEM.pdf. Sized for a paper's text width (about 7 in); 6.5 pt cell values."""
+                 cbar_label: str = "Spearman ρ", cmap: str = "RdBu_r",
+                 halfwidth: pd.DataFrame | None = None) -> list[Path]:
+    """Write STEM.png and STEM.pdf. Sized for a paper's text width (about 7 in); 6.5 pt cell values, and under
+    each the half-width of its 95 % interval when `halfwidth` (same layout) is given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,7 +92,13 @@ def plot_heatmap(table: pd.DataFrame, stem: Path, title: str, *, diverging_limit
             v = values[i, j]
             text = "–" if math.isnan(v) else f"{v:.2f}"
             dark = not math.isnan(v) and abs(v) > 0.6 * limit
-            ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color="white" if dark else "black")
+            h = float(halfwidth.iloc[i, j]) if halfwidth is not None else math.nan
+            color = "white" if dark else "black"
+            if math.isnan(h) or math.isnan(v):
+                ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color=color)
+            else:
+                ax.text(j, i - 0.14, text, ha="center", va="center", fontsize=6.5, color=color)
+                ax.text(j, i + 0.24, f"±{h:.2f}", ha="center", va="center", fontsize=4.5, color=color)
     ax.set_xticks(range(n_cols))
     ax.set_xticklabels([column_label(s, t) for s, t in table.columns], fontsize=6.5)
     ax.set_yticks(range(n_rows))

@@ -44,7 +44,12 @@ def write_study_report(directory: Path, name: str, summary: pd.DataFrame, correl
     lines += [pivot_markdown(table), "## All cells", "", markdown_table(summary, 3)]
     result: dict[str, Any] = {"files": []}
     title = f"{name}: Spearman ρ ({seeds} seed(s); n per column: {archs.min()}–{archs.max()})"
-    result["files"] += plot_heatmap(table, directory / "heatmap", title)
+    halfwidth = None
+    if {"spearman_lo", "spearman_hi"} <= set(summary.columns):
+        half = summary.assign(half=(summary["spearman_hi"] - summary["spearman_lo"]) / 2)
+        halfwidth = pivot(half, "half").loc[table.index, table.columns]
+        title += "; ± half-width of the 95 % bootstrap interval"
+    result["files"] += plot_heatmap(table, directory / "heatmap", title, halfwidth=halfwidth)
     if reference:
         gaps = compare(summary, load_reference(reference))
         write_csv(gaps, directory / "gaps.csv")
@@ -53,11 +58,15 @@ def write_study_report(directory: Path, name: str, summary: pd.DataFrame, correl
         result["files"] += plot_heatmap(ours, directory / "heatmap_diff", f"{name}: ours − reference (Spearman ρ)",
                                         diverging_limit=diff_limit(ours), cbar_label="Δρ", cmap="PuOr_r")
         inside = int((gaps["abs_diff"] <= WITHIN).sum())
-        result.update(cells=len(gaps), within=inside, outside=len(gaps) - inside)
-        top = gaps.head(20)[["space", "task", "proxy", "ours", "reference", "diff", "n", "seeds"]]
-        lines += ["", f"## Versus {Path(reference).name}", "",
-                  f"{inside} of {len(gaps)} cells within ±{WITHIN} of the reference; "
-                  f"mean |Δ| {gaps['abs_diff'].mean():.3f}.", "", "Largest gaps:", "", markdown_table(top, 2)]
-        atomic_write(directory / "gaps.md", "# Largest gaps\n\n" + markdown_table(gaps.drop(columns="abs_diff"), 2))
+        reproduced = int(gaps["reproduced"].sum())
+        result.update(cells=len(gaps), within=inside, outside=len(gaps) - inside, reproduced=reproduced)
+        top = gaps.head(20)[["space", "task", "proxy", "ours", "ours_lo", "ours_hi", "reference", "diff",
+                             "reproduced", "n", "seeds"]]
+        verdict = (f"{reproduced} of {len(gaps)} cells reproduced (the reference inside our 95 % bootstrap "
+                   f"interval over architectures); {inside} within ±{WITHIN}; mean |Δ| {gaps['abs_diff'].mean():.3f}.")
+        lines += ["", f"## Versus {Path(reference).name}", "", verdict, "", "Largest gaps:", "",
+                  markdown_table(top, 2)]
+        atomic_write(directory / "gaps.md", f"# Gaps to {Path(reference).name}\n\n{verdict}\n\n"
+                     + markdown_table(gaps.drop(columns="abs_diff"), 2))
     atomic_write(directory / "summary.md", "\n".join(lines) + "\n")
     return result

@@ -45,8 +45,23 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
+def interval_columns(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """X_lo / X_hi column pairs shown as one "X 95% CI" text column "[lo, hi]" after X_std (or X_mean)."""
+    out = frame.copy()
+    for stat in ("spearman", "kendall"):
+        lo, hi = f"{stat}_lo", f"{stat}_hi"
+        if lo not in out.columns or hi not in out.columns:
+            continue
+        text = [("–" if math.isnan(a) or math.isnan(b) else f"[{a:.{digits}f}, {b:.{digits}f}]")
+                for a, b in zip(out[lo].astype(float), out[hi].astype(float), strict=True)]
+        anchor = f"{stat}_std" if f"{stat}_std" in out.columns else f"{stat}_mean"
+        out.insert(list(out.columns).index(anchor) + 1, f"{stat} 95% CI", text)
+        out = out.drop(columns=[lo, hi])
+    return out
+
+
 def summary_markdown(summary: pd.DataFrame, title: str) -> str:
-    return f"# {title}\n\n" + markdown_table(summary)
+    return f"# {title}\n\n" + markdown_table(interval_columns(summary))
 
 
 def rich_table(frame: pd.DataFrame, title: str, digits: int = 3) -> Table:

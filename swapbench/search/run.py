@@ -27,6 +27,7 @@ from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig
+from swapbench.study.protocols import get_protocol
 from swapbench.study.runner import Plan, _batch, derive_seed, resolve_keys, score_arch
 
 # truth tables that cover a whole space, preferred for reporting a found architecture's accuracy
@@ -46,7 +47,8 @@ class SearchConfig:
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     baseline: bool = False  # also random search with each seed's number of distinct evaluations
     batch_size: int | None = None
-    batch_policy: str = "fixed"
+    protocol: str = "paper"  # a named preset (swapbench.study.protocols); the fields here override it
+    batch_policy: str | None = None  # None: the protocol's
     repeats: int | None = None
     truth: str | None = None  # None: the space's full table if it has one, else NAS-Bench-Suite-Zero if present
     device: str = "auto"
@@ -101,7 +103,7 @@ class CachedFitness:
     def __init__(self, splan: SearchPlan, cache: ScoreCache, seed: int):
         self.splan, self.cache, self.seed = splan, cache, seed
         plan = splan.plan
-        self.batch = _batch(plan, seed, "") if plan.config.batch_policy == "fixed" else None
+        self.batch = _batch(plan, seed, "") if plan.batch_policy in ("fixed", "first") else None
         self.computed = self.reused = 0
         self.compute_seconds = 0.0
         self._seen: dict[str, float] = {}
@@ -147,7 +149,8 @@ def _truth(space: SearchSpace, config: SearchConfig, data_dir: Any, notices: lis
 
 def plan_search(config: SearchConfig) -> SearchPlan:
     """Validate every input and resolve the fitness metric's cache key before any work starts."""
-    space = get_space(config.space)
+    protocol = get_protocol(config.protocol)
+    space = get_space(protocol.space_for(config.space))
     info = space.task(config.task)
     _check_searchable(space)
     config.evolution.check()
@@ -164,9 +167,10 @@ def plan_search(config: SearchConfig) -> SearchPlan:
         if name not in spec.options:
             raise SwapbenchError(f"--{name} applies to reg_swap; the fitness is '{spec.name}'")
         options.setdefault(spec.name, {})[name] = float(value)
-    if config.batch_policy not in BATCH_POLICIES:
-        raise SwapbenchError(f"unknown batch policy '{config.batch_policy}'; use {' or '.join(BATCH_POLICIES)}")
-    batch_size = config.batch_size or info.default_batch_size
+    batch_policy = config.batch_policy or protocol.batch_policy
+    if batch_policy not in BATCH_POLICIES:
+        raise SwapbenchError(f"unknown batch policy '{batch_policy}'; use {', '.join(BATCH_POLICIES)}")
+    batch_size = config.batch_size or protocol.batch_size or info.default_batch_size
     if batch_size < 1:
         raise SwapbenchError("--batch-size must be >= 1")
     device = resolve_device(config.device)
@@ -176,11 +180,13 @@ def plan_search(config: SearchConfig) -> SearchPlan:
     if images is not None and images.substitute:
         notices.append(f"inputs for {config.task} are a SUBSTITUTE image set ({images.source})")
     corr = CorrelateConfig(space=space.name, task=config.task, proxies=[spec.name], seeds=list(config.seeds),
-                           batch_size=batch_size, batch_policy=config.batch_policy, repeats=config.repeats,
+                           protocol=protocol.name, batch_size=batch_size, batch_policy=batch_policy,
+                           repeats=config.repeats,
                            proxy_options=options, truth=config.truth, device=config.device,
                            data_dir=config.data_dir, out=config.out, cache=config.cache, threads=config.threads)
     opts, keys, idents = resolve_keys(space, corr, [spec], batch_size, images, device)
-    plan = Plan(corr, space, None, images, device, batch_size, [spec], opts, keys, idents, {})  # type: ignore[arg-type]
+    plan = Plan(corr, space, None, images, device, batch_size, [spec], opts, keys, idents, {},  # type: ignore[arg-type]
+                protocol=protocol, batch_policy=batch_policy)
     truth = _truth(space, config, data_dir, notices)
     accuracy: dict[str, float] = {}
     if truth is not None:

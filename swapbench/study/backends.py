@@ -101,7 +101,7 @@ def score_items(plan: Plan, seed: int, items: Iterable[tuple[int, tuple[str, ...
     from swapbench.study.runner import _batch, score_arch
 
     batch = None
-    if plan.config.batch_policy == "fixed":
+    if plan.batch_policy in ("fixed", "first"):  # one batch for every architecture of the seed
         ident = (_config_id(plan.config), seed)
         if ident not in _BATCHES:
             _BATCHES.clear()  # one column at a time is the common order; keep memory flat

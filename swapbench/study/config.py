@@ -20,8 +20,9 @@ class CorrelateConfig:
     n_archs: int = 1000
     limit_archs: int | None = None  # keep the first N of each seed's sample (a prefix of the full run)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    batch_size: int | None = None  # None: the task's NAS-Bench-Suite-Zero batch (64; 32 for TNB101)
-    batch_policy: str = "fixed"
+    protocol: str = "paper"  # a named preset (swapbench.study.protocols); the fields below override it
+    batch_size: int | None = None  # None: the protocol's, else the task's NB-SZ batch (64; 32 for TNB101)
+    batch_policy: str | None = None  # None: the protocol's
     repeats: int | None = None  # shortcut for the `repeats` option of every metric that has one
     proxy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     truth: str | None = None

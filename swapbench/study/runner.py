@@ -20,7 +20,7 @@ from swapbench import __version__
 from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.fetch import run_needs
-from swapbench.data.images import BATCH_POLICIES, ImageSet, load_images, make_batch
+from swapbench.data.images import BATCH_POLICIES, ImageSet, first_batch, load_images, make_batch
 from swapbench.data.sources import item_state
 from swapbench.device import resolve_device, set_deterministic
 from swapbench.errors import Interrupted, StorageError, SwapbenchError
@@ -30,6 +30,7 @@ from swapbench.spaces.base import SearchSpace
 from swapbench.study.backends import ExecOptions, Job, run_jobs
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig, score_key
+from swapbench.study.protocols import Protocol, get_protocol
 from swapbench.study.sampling import sample_indices
 from swapbench.study.stats import correlation_table, summarise
 
@@ -57,6 +58,8 @@ class Plan:
     key_idents: dict[str, dict[str, Any]]
     samples: dict[int, list[int]]  # seed -> truth-table rows
     notices: list[str] = field(default_factory=list)
+    protocol: Protocol = field(default_factory=lambda: get_protocol(None))
+    batch_policy: str = "fixed"  # resolved: the config's, else the protocol's
 
     @property
     def total(self) -> int:
@@ -68,11 +71,15 @@ def resolve_keys(space: SearchSpace, config: CorrelateConfig, proxies: list[Prox
                  ) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, dict[str, Any]]]:
     """Per proxy: resolved options, cache key and the key's ingredients (shared by correlate and search, so
     both read and write the same scores)."""
+    protocol = get_protocol(config.protocol)
+    batch_policy = config.batch_policy or protocol.batch_policy
     options, keys, idents = {}, {}, {}
     for spec in proxies:
-        overrides = dict(config.proxy_options.get(spec.name, {}))
+        # the protocol's options, then --repeats, then --option: the more explicit wins
+        overrides = protocol.options_for(spec.name)
         if config.repeats is not None and "repeats" in spec.options:
-            overrides.setdefault("repeats", config.repeats)
+            overrides["repeats"] = config.repeats
+        overrides.update(config.proxy_options.get(spec.name, {}))
         opts = spec.resolve_options(overrides)
         options[spec.name] = opts
         keys[spec.name], idents[spec.name] = score_key(
@@ -81,7 +88,7 @@ def resolve_keys(space: SearchSpace, config: CorrelateConfig, proxies: list[Prox
             proxy=spec.name,
             options=opts,
             batch_size=batch_size,
-            batch_policy=config.batch_policy,
+            batch_policy=batch_policy,
             # a metric that does not read the images gets the same key whatever else is in the run
             images=f"{images.name}:{len(images)}:{'substitute' if images.substitute else 'real'}"
             if images is not None and spec.data == "batch" else "none",
@@ -92,7 +99,8 @@ def resolve_keys(space: SearchSpace, config: CorrelateConfig, proxies: list[Prox
 
 def plan_run(config: CorrelateConfig) -> Plan:
     """Check every input before any work starts, so bad input fails fast and touches nothing."""
-    space = get_space(config.space)
+    protocol = get_protocol(config.protocol)
+    space = get_space(protocol.space_for(config.space))
     info = space.task(config.task)
     if not config.proxies:
         raise SwapbenchError("no proxies given; pass --proxies swap,reg_swap (see `swapbench proxies`)")
@@ -101,9 +109,10 @@ def plan_run(config: CorrelateConfig) -> Plan:
         raise SwapbenchError(f"--n-archs must be at least 3 to compute a rank correlation (got {config.n_archs})")
     if not config.seeds:
         raise SwapbenchError("no seeds given; pass e.g. --seeds 0-4")
-    if config.batch_policy not in BATCH_POLICIES:
-        raise SwapbenchError(f"unknown batch policy '{config.batch_policy}'; use {' or '.join(BATCH_POLICIES)}")
-    batch_size = config.batch_size or info.default_batch_size
+    batch_policy = config.batch_policy or protocol.batch_policy
+    if batch_policy not in BATCH_POLICIES:
+        raise SwapbenchError(f"unknown batch policy '{batch_policy}'; use {', '.join(BATCH_POLICIES)}")
+    batch_size = config.batch_size or protocol.batch_size or info.default_batch_size
     if batch_size < 1:
         raise SwapbenchError("--batch-size must be >= 1")
     for name in config.proxy_options:
@@ -114,6 +123,8 @@ def plan_run(config: CorrelateConfig) -> Plan:
     data_dir = resolve_data_dir(config.data_dir, needs=list(dict.fromkeys(name for name, _ in needs)))
     truth = load_truth(space, config.task, data_dir, config.truth, config.arch_column, config.acc_column)
     notices = list(truth.notices)
+    if space.name != config.space:
+        notices.append(f"protocol {protocol.name} scores {config.space} architectures on the {space.name} network")
     n = config.n_archs
     if n > len(truth):
         notices.append(f"--n-archs {n} capped at the {len(truth)} architectures of truth table '{truth.name}'")
@@ -131,14 +142,19 @@ def plan_run(config: CorrelateConfig) -> Plan:
     if config.limit_archs is not None and config.limit_archs < n:
         notices.append(f"--limit-archs {config.limit_archs}: the first {config.limit_archs} of {n} sampled "
                        f"architectures per seed")
-    return Plan(config, space, truth, images, device, batch_size, proxies, options, keys, idents, samples, notices)
+    return Plan(config, space, truth, images, device, batch_size, proxies, options, keys, idents, samples, notices,
+                protocol, batch_policy)
 
 
 def _batch(plan: Plan, seed: int, arch_key: str) -> tuple[torch.Tensor, torch.Tensor]:
     if plan.images is None:
         info = plan.space.task(plan.config.task)
         return torch.zeros((plan.batch_size, *info.input_shape)), torch.zeros(plan.batch_size, dtype=torch.long)
-    fixed = plan.config.batch_policy == "fixed"
+    if plan.batch_policy == "first":
+        x, y = first_batch(plan.images, plan.batch_size)
+        gen = torch.Generator().manual_seed(derive_seed("batch", seed))
+        return plan.space.prepare_batch(plan.config.task, x, y, gen)
+    fixed = plan.batch_policy == "fixed"
     gen = torch.Generator().manual_seed(derive_seed("batch", seed) if fixed else derive_seed("batch", seed, arch_key))
     x, y = make_batch(plan.images, plan.batch_size, gen, augment=not fixed)
     return plan.space.prepare_batch(plan.config.task, x, y, gen)
@@ -280,8 +296,9 @@ def run_metadata(plan: Plan, stats: dict[str, Any], command: str) -> dict[str, A
         command=command,
         config=plan.config.to_dict(),
         resolved=dict(
+            protocol=dict(name=plan.protocol.name, description=plan.protocol.description),
             batch_size=plan.batch_size,
-            batch_policy=plan.config.batch_policy,
+            batch_policy=plan.batch_policy,
             n_archs=len(next(iter(plan.samples.values()))),
             device=str(plan.device),
             proxy_options=plan.options,

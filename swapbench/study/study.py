@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_STUDY_KEYS = {"name", "description", "proxies", "seeds", "n_archs", "batch_policy", "repeats", "options",
+_STUDY_KEYS = {"name", "description", "proxies", "seeds", "n_archs", "protocol", "batch_policy", "repeats", "options",
                "device", "reference", "out", "cache", "columns"}
 _COLUMN_KEYS = {"space", "task", "truth", "batch_size", "options", "n_archs"}
 
@@ -46,7 +46,8 @@ class StudyConfig:
     proxies: list[str] = field(default_factory=lambda: ["swap", "reg_swap"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     n_archs: int = 1000
-    batch_policy: str = "fixed"
+    protocol: str = "paper"
+    batch_policy: str | None = None  # None: the protocol's
     repeats: int | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str = "auto"
@@ -129,9 +130,10 @@ def select_proxies(study: StudyConfig, wanted: str | None) -> StudyConfig:
 
 def column_configs(study: StudyConfig, *, limit_archs: int | None = None, seeds: list[int] | None = None,
                    data_dir: str | None = None, threads: int | None = None, device: str | None = None,
-                   cache: str | None = None, out: str = "runs/study") -> list[CorrelateConfig]:
+                   cache: str | None = None, out: str = "runs/study",
+                   protocol: str | None = None) -> list[CorrelateConfig]:
     """One correlate config per column. `limit_archs` keeps the first N of each seed's full sample, so the
-    quick run's scores are reused by the full one."""
+    quick run's scores are reused by the full one. `protocol` overrides the config's."""
     if limit_archs is not None and limit_archs < 3:
         raise SwapbenchError("--limit-archs must be at least 3 to compute a rank correlation")
     configs = []
@@ -142,7 +144,8 @@ def column_configs(study: StudyConfig, *, limit_archs: int | None = None, seeds:
         configs.append(CorrelateConfig(
             space=col.space, task=col.task, proxies=list(study.proxies), n_archs=col.n_archs or study.n_archs,
             limit_archs=limit_archs, seeds=list(seeds or study.seeds), batch_size=col.batch_size,
-            batch_policy=study.batch_policy, repeats=study.repeats, proxy_options=options, truth=col.truth,
+            protocol=protocol or study.protocol, batch_policy=study.batch_policy, repeats=study.repeats,
+            proxy_options=options, truth=col.truth,
             device=device or study.device, data_dir=data_dir, out=out, cache=cache or study.cache,
             threads=threads,
         ))
@@ -212,7 +215,8 @@ def study_metadata(study: StudyConfig, plans: list, result: StudyResult, stats: 
         run=dict(limit_archs=limit_archs, seeds=seeds or study.seeds,
                  threads=(stats or {}).get("backend", {}).get("threads")),
         columns=[dict(
-            column=t["column"], archs_per_seed=len(next(iter(p.samples.values()))), batch_size=p.batch_size,
+            column=t["column"], archs_per_seed=len(next(iter(p.samples.values()))), protocol=p.protocol.name,
+            batch_size=p.batch_size, batch_policy=p.batch_policy, proxy_options=p.options,
             truth=dict(name=p.truth.name, rows=len(p.truth), substitute=p.truth.substitute),
             input="substitute" if p.images is not None and p.images.substitute else "real",
             images=None if p.images is None else p.images.source, cache_keys=p.keys, notices=p.notices,

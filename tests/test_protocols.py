@@ -1,0 +1,120 @@
+"""Named protocols resolve into the settings that key the cache and fill run.json; explicit flags win;
+bootstrap intervals of rank correlations on hand-checkable cases."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from swapbench.data.images import load_images
+from swapbench.study.config import CorrelateConfig
+from swapbench.study.protocols import PROTOCOLS
+from swapbench.study.runner import _batch, plan_run, run_metadata
+from swapbench.study.stats import bootstrap_correlations, correlation_table, percentile_interval, summarise
+
+
+def plan_for(data_dir, **kw):
+    config = CorrelateConfig(space="nb201", task="cifar10", proxies=["swap", "reg_swap"], n_archs=3, seeds=[0],
+                             data_dir=str(data_dir), out="unused", **kw)
+    return plan_run(config)
+
+
+EXPECTED = {  # protocol -> (batch size, batch policy, swap repeats, reg_swap form)
+    "paper": (64, "fixed", 1, "paper"),
+    "swap-official": (16, "first", 32, "code"),
+    "nbsz": (32, "per-arch", 1, "paper"),
+}
+
+
+@pytest.mark.parametrize("name", list(PROTOCOLS))
+def test_protocol_settings_land_in_the_key_and_run_json(name, data_dir):
+    plan = plan_for(data_dir, protocol=name)
+    size, policy, repeats, form = EXPECTED[name]
+    ident = plan.key_idents["reg_swap"]
+    assert (ident["batch_size"], ident["batch_policy"]) == (size, policy)
+    assert ident["options"]["repeats"] == repeats and ident["options"]["form"] == form
+    assert plan.key_idents["swap"]["options"]["repeats"] == repeats
+    meta = run_metadata(plan, {}, "swapbench correlate ...")
+    assert meta["resolved"]["protocol"]["name"] == name
+    assert (meta["resolved"]["batch_size"], meta["resolved"]["batch_policy"]) == (size, policy)
+    assert meta["resolved"]["proxy_options"]["reg_swap"]["form"] == form
+
+
+def test_protocols_never_share_keys(data_dir):
+    keys = [plan_for(data_dir, protocol=name).keys["reg_swap"] for name in PROTOCOLS]
+    assert len(set(keys)) == len(keys)
+
+
+def test_explicit_flags_override_the_protocol(data_dir):
+    plan = plan_for(data_dir, protocol="swap-official", batch_size=8, repeats=4,
+                    proxy_options={"reg_swap": {"form": "paper"}})
+    assert plan.batch_size == 8 and plan.batch_policy == "first"
+    assert plan.options["swap"]["repeats"] == 4 and plan.options["reg_swap"]["repeats"] == 4
+    assert plan.options["reg_swap"]["form"] == "paper"
+    # the same settings reached by flags alone give the same cache key as the preset
+    preset = plan_for(data_dir, protocol="swap-official")
+    by_flags = plan_for(data_dir, batch_size=16, batch_policy="first", repeats=32,
+                        proxy_options={"reg_swap": {"form": "code"}})
+    assert preset.keys == by_flags.keys
+
+
+def test_first_batch_is_the_first_training_images_for_every_seed(data_dir):
+    plan = plan_for(data_dir, protocol="swap-official")
+    images = load_images("cifar10", data_dir)
+    x0, y0 = _batch(plan, 0, "a")
+    x1, _ = _batch(plan, 3, "b")
+    mean = torch.tensor(images.mean).view(1, -1, 1, 1)
+    std = torch.tensor(images.std).view(1, -1, 1, 1)
+    assert torch.equal(x0, x1)
+    assert torch.allclose(x0, (images.images[:16].float() / 255 - mean) / std)
+    assert torch.equal(y0, images.labels[:16])
+
+
+# ---------------------------------------------------------------------------------------------
+# bootstrap intervals
+
+
+def test_bootstrap_of_a_perfect_ranking_is_a_point():
+    x = np.arange(10.0)
+    rho, tau = bootstrap_correlations(x, 2 * x + 1, resamples=200)
+    assert percentile_interval(rho) == pytest.approx((1.0, 1.0), abs=1e-12)
+    assert percentile_interval(tau) == pytest.approx((1.0, 1.0), abs=1e-12)
+    rho, _ = bootstrap_correlations(x, -x, resamples=200)
+    assert percentile_interval(rho) == pytest.approx((-1.0, -1.0), abs=1e-12)
+
+
+def test_bootstrap_matches_the_exact_resampling_distribution():
+    """n = 4: all 4^4 equally likely resamples enumerated; the Monte-Carlo quantiles must match them."""
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 2.0, 4.0])
+    exact = []
+    for idx in itertools.product(range(4), repeat=4):
+        xs, ys = x[list(idx)], y[list(idx)]
+        exact.append(stats.spearmanr(xs, ys).statistic if np.ptp(xs) > 0 and np.ptp(ys) > 0 else np.nan)
+    exact = np.array(exact)
+    rho, _ = bootstrap_correlations(x, y, resamples=40000, seed=1)
+    assert np.isnan(rho).mean() == pytest.approx(np.isnan(exact).mean(), abs=0.01)
+    for q in (2.5, 25, 50, 75, 97.5):
+        # the bootstrap distribution is discrete: compare quantiles of the same distribution
+        assert np.nanpercentile(rho, q) == pytest.approx(np.nanpercentile(exact, q), abs=0.05)
+
+
+def test_seed_mean_interval_is_narrower_than_one_seed():
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(4):
+        acc = rng.normal(size=60)
+        score = acc + rng.normal(size=60)
+        rows += [dict(seed=seed, arch=f"a{i}", proxy="m", score=s, accuracy=a)
+                 for i, (s, a) in enumerate(zip(score, acc, strict=True))]
+    import pandas as pd
+
+    corr = correlation_table(pd.DataFrame(rows), "s", "t", resamples=300)
+    summary = summarise(corr).iloc[0]
+    one = corr.iloc[0]
+    assert one["spearman_lo"] < one["spearman"] < one["spearman_hi"]
+    assert summary["spearman_lo"] < summary["spearman_mean"] < summary["spearman_hi"]
+    assert summary["spearman_hi"] - summary["spearman_lo"] < one["spearman_hi"] - one["spearman_lo"]
