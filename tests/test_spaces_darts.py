@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,12 +107,17 @@ def test_correlate_on_genotypes_with_none(tmp_path, data_dir):
     truth = tmp_path / "darts_truth.csv"
     pd.DataFrame(rows).to_csv(truth, index=False)
     out = tmp_path / "run"
-    proc = swapbench("correlate", "--space", "darts-swap", "--task", "cifar10", "--proxies", "swap,reg_swap",
+    # the paper's correlation setting: the DARTS space scored as the official code does, on its one-cell network
+    proc = swapbench("correlate", "--space", "darts", "--task", "cifar10", "--protocol", "swap-official",
+                     "--proxies", "swap,reg_swap", "--repeats", "2",
                      "--truth", str(truth), "--arch-column", "genotype", "--acc-column", "acc", "--seeds", "0",
                      "--n-archs", "6", "--threads", "1", "--out", str(out), "--data-dir", str(data_dir))
     assert proc.returncode == 0, proc.stderr
+    assert "on the darts-swap network" in proc.stderr
     scores = pd.read_csv(out / "scores.csv")
     assert len(scores) == 12 and (scores["score"] > 0).all()
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["resolved"]["protocol"]["name"] == "swap-official" and meta["resolved"]["batch_size"] == 16
     bad = swapbench("correlate", "--space", "nb301", "--task", "cifar10", "--truth", str(truth), "--arch-column",
                     "genotype", "--acc-column", "acc", "--seeds", "0", "--out", str(tmp_path / "bad"),
                     "--data-dir", str(data_dir))
