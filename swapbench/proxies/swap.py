@@ -10,6 +10,7 @@ Regularised: Psi * f(Theta), Theta = #params (of executed modules) in millions, 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -98,7 +99,8 @@ def _psi(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext) -> float:
 
     def compute() -> float:
         gen = ctx.generator("swap-init", inputs.device) if init == "gaussian" else None
-        return sum(swap_per_repeat(net, inputs, repeats, init, gen)) / repeats
+        own = copy.deepcopy(net).train()  # re-initialised in place: never the caller's network
+        return sum(swap_per_repeat(own, inputs, repeats, init, gen)) / repeats
 
     return ctx.shared(("swap_psi", repeats, init), compute)
 
@@ -142,6 +144,7 @@ _SWAP_CHOICES = {"init": ("gaussian", "default")}
     reference=REFERENCE,
     options=dict(_SWAP_OPTIONS),
     choices=dict(_SWAP_CHOICES),
+    copy_net=False,  # Psi runs on its own copy; Theta is an eval forward that restores the modes
 )
 def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return _psi(net, inputs, ctx)
@@ -153,6 +156,7 @@ def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     reference=REFERENCE,
     options={**_SWAP_OPTIONS, "mu": None, "sigma": None, "form": "paper"},
     choices={**_SWAP_CHOICES, "form": ("paper", "code")},
+    copy_net=False,  # Psi runs on its own copy; Theta is an eval forward that restores the modes
 )
 def reg_swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     mu, sigma = ctx.opt("mu"), ctx.opt("sigma")
