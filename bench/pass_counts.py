@@ -72,7 +72,6 @@ def worker(column: str, index: int, threads: int) -> dict:
 
     f = _median_seconds(forward)
     fb = _median_seconds(forward_backward)
-    del probe
     scores = score_arch(plan, 0, arch, plan.proxies)
     return {"column": column, "arch": key, "batch": plan.batch_size, "forward_s": f, "fwd_bwd_s": fb,
             "metrics": {name: secs for name, (_, secs) in scores.items()}}
