@@ -4,9 +4,11 @@ backward (F+B).
 
     python bench/pass_counts.py [--columns nb201/cifar10,...] [--archs 2] [--before PATH] [--threads 1]
 
-Each architecture is scored in a fresh subprocess exactly as a study scores it (`score_arch`: the column's
-study batch, one network per architecture, all 18 metrics in registry order, one shared memo), after
-timing F and F+B (median of 3) on a copy of that network. With `--before PATH` (a checkout of another
+Each architecture is scored in a fresh subprocess as a study scores it (`score_arch`'s loop: the column's
+study batch, one network per architecture, all 18 metrics in registry order through the harness, one shared
+memo), after timing F and F+B (median of 3) on another build of that network. Every time is taken both
+by wall clock and by the process's CPU time (`clock` column): on a shared machine the CPU time is the
+steadier of the two. With `--before PATH` (a checkout of another
 commit, e.g. `git worktree add /tmp/before 6850f89`) the same architectures are also scored by that code,
 interleaved arch by arch (alternating which goes first), so load on the machine hits both alike.
 Writes bench/results/pass_counts.csv (one row per column, code, metric; `total` is the sum).
@@ -15,7 +17,6 @@ Writes bench/results/pass_counts.csv (one row per column, code, metric; `total` 
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import json
 import os
@@ -31,35 +32,43 @@ COLUMNS = ("nb201/cifar10", "nb101/cifar10", "nb301/cifar10", "tnb101_micro/clas
            "tnb101_micro/autoencoder", "tnb101_macro/class_scene")
 
 
-def _median_seconds(fn, runs: int = 3) -> float:
-    times = []
+def _median_seconds(fn, runs: int = 3) -> tuple[float, float]:
+    """Median wall and CPU seconds of `fn` over `runs` calls."""
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def worker(column: str, index: int, threads: int) -> dict:
     """Time F, F+B and every metric on the `index`-th sampled architecture of `column` (seed 0)."""
+    import dataclasses
+
     import torch
 
-    from swapbench.proxies.registry import list_proxies
+    from swapbench.proxies.registry import ProxyContext, list_proxies, run_proxy
     from swapbench.study.config import CorrelateConfig
-    from swapbench.study.runner import _batch, derive_seed, plan_run, score_arch
+    from swapbench.study.runner import _batch, derive_seed, plan_run
 
     torch.set_num_threads(threads)
     space_name, task = column.split("/")
     plan = plan_run(CorrelateConfig(space=space_name, task=task, proxies=list_proxies(), n_archs=max(index + 1, 3),
                                     limit_archs=index + 1, seeds=[0], device="cpu"))
+    space = plan.space
     arch = plan.truth.archs[plan.samples[0][index]]
-    key = plan.space.canonical_key(arch)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed("init", 0, key))
-        net = plan.space.build(arch, task)
+    key = space.canonical_key(arch)
     x, y = _batch(plan, 0, key)
-    loss_fn = plan.space.loss_fn(task)
-    probe = copy.deepcopy(net).train()
+    loss_fn = space.loss_fn(task)
+
+    def build():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed("init", 0, key))
+            return space.build(arch, task)
+
+    probe = build().train()
 
     def forward() -> None:
         with torch.no_grad():
@@ -70,11 +79,24 @@ def worker(column: str, index: int, threads: int) -> dict:
         out = probe(x)
         loss_fn(out[0] if isinstance(out, (tuple, list)) else out, y).backward()
 
-    f = _median_seconds(forward)
-    fb = _median_seconds(forward_backward)
-    scores = score_arch(plan, 0, arch, plan.proxies)
-    return {"column": column, "arch": key, "batch": plan.batch_size, "forward_s": f, "fwd_bwd_s": fb,
-            "metrics": {name: secs for name, (_, secs) in scores.items()}}
+    f_wall, f_cpu = _median_seconds(forward)
+    fb_wall, fb_cpu = _median_seconds(forward_backward)
+    probe = None
+    # score_arch's loop, timed by wall clock and by this process's CPU time
+    net = build()
+    memo: dict = {}
+    extra = {"planned": frozenset(list_proxies())} if "planned" in {
+        f.name for f in dataclasses.fields(ProxyContext)} else {}
+    wall, cpu = {}, {}
+    for spec in plan.proxies:
+        ctx = ProxyContext(space=space, task=task, seed=0, arch_key=key, options=plan.options[spec.name],
+                           memo=memo, **extra)
+        w, c = time.perf_counter(), time.process_time()
+        run_proxy(spec, net, x, y, loss_fn, ctx)
+        wall[spec.name] = time.perf_counter() - w
+        cpu[spec.name] = time.process_time() - c
+    return {"column": column, "arch": key, "batch": plan.batch_size, "forward_s": f_wall, "fwd_bwd_s": fb_wall,
+            "forward_cpu": f_cpu, "fwd_bwd_cpu": fb_cpu, "metrics": wall, "metrics_cpu": cpu}
 
 
 def run_worker(code: Path, column: str, index: int, threads: int) -> dict:
@@ -86,15 +108,17 @@ def run_worker(code: Path, column: str, index: int, threads: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def summarise(runs: list[dict]) -> dict[str, tuple[float, float, float]]:
-    """metric -> (mean seconds per arch, mean in F units, mean in F+B units); `total` sums the metrics."""
+def summarise(runs: list[dict], clock: str) -> dict[str, tuple[float, float, float]]:
+    """metric -> (mean seconds per arch, mean in F units, mean in F+B units) by `clock` ("wall" or "cpu");
+    `total` sums the metrics."""
+    metrics, f, fb = ("metrics", "forward_s", "fwd_bwd_s") if clock == "wall" else (
+        "metrics_cpu", "forward_cpu", "fwd_bwd_cpu")
     out: dict[str, tuple[float, float, float]] = {}
-    names = list(runs[0]["metrics"]) + ["total"]
-    for name in names:
-        secs = [r["metrics"][name] if name != "total" else sum(r["metrics"].values()) for r in runs]
+    for name in [*runs[0][metrics], "total"]:
+        secs = [r[metrics][name] if name != "total" else sum(r[metrics].values()) for r in runs]
         out[name] = (statistics.mean(secs),
-                     statistics.mean(s / r["forward_s"] for s, r in zip(secs, runs, strict=True)),
-                     statistics.mean(s / r["fwd_bwd_s"] for s, r in zip(secs, runs, strict=True)))
+                     statistics.mean(s / r[f] for s, r in zip(secs, runs, strict=True)),
+                     statistics.mean(s / r[fb] for s, r in zip(secs, runs, strict=True)))
     return out
 
 
@@ -119,16 +143,20 @@ def main(argv: list[str] | None = None) -> int:
             for tag in order:
                 runs[tag].append(run_worker(codes[tag], column, index, args.threads))
         for tag, tag_runs in runs.items():
-            f = statistics.mean(r["forward_s"] for r in tag_runs)
-            fb = statistics.mean(r["fwd_bwd_s"] for r in tag_runs)
-            for name, (secs, f_units, fb_units) in summarise(tag_runs).items():
-                rows.append({"column": column, "code": tag, "metric": name, "archs": len(tag_runs),
-                             "batch": tag_runs[0]["batch"], "seconds_per_arch": round(secs, 4),
-                             "forward_units": round(f_units, 2), "fwd_bwd_units": round(fb_units, 2),
-                             "forward_s": round(f, 4), "fwd_bwd_s": round(fb, 4), "threads": args.threads})
-            total = [r for r in rows if r["column"] == column and r["code"] == tag and r["metric"] == "total"][0]
-            print(f"{column} {tag}: {total['seconds_per_arch']:.2f} s/arch = {total['fwd_bwd_units']:.1f} F+B "
-                  f"= {total['forward_units']:.1f} F (F {f:.3f} s, F+B {fb:.3f} s)", flush=True)
+            for clock in ("cpu", "wall"):
+                suffix = "_cpu" if clock == "cpu" else "_s"
+                f = statistics.mean(r["forward" + suffix] for r in tag_runs)
+                fb = statistics.mean(r["fwd_bwd" + suffix] for r in tag_runs)
+                for name, (secs, f_units, fb_units) in summarise(tag_runs, clock).items():
+                    rows.append({"column": column, "code": tag, "clock": clock, "metric": name,
+                                 "archs": len(tag_runs), "batch": tag_runs[0]["batch"],
+                                 "seconds_per_arch": round(secs, 4), "forward_units": round(f_units, 2),
+                                 "fwd_bwd_units": round(fb_units, 2), "forward_s": round(f, 4),
+                                 "fwd_bwd_s": round(fb, 4), "threads": args.threads})
+                total = rows[-1]
+                print(f"{column} {tag} ({clock}): {total['seconds_per_arch']:.2f} s/arch = "
+                      f"{total['fwd_bwd_units']:.1f} F+B = {total['forward_units']:.1f} F "
+                      f"(F {f:.3f} s, F+B {fb:.3f} s)", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
