@@ -78,7 +78,8 @@ def scratch_net(net: nn.Module, ctx: ProxyContext) -> nn.Module:
 LOSS_USERS = frozenset({"plain", "grad_norm", "snip", "fisher", "grasp"})
 JACOBIAN_USERS = frozenset({"jacov", "epe_nas"})
 HVP_USERS = frozenset({"grasp"})
-_PARTS = ("loss", "jacobian", "hvp")
+ACTIVATION_USERS = frozenset({"nwot", "num_lr", "lswag"})
+_PARTS = ("loss", "jacobian", "hvp", "activations")
 
 
 @dataclass
@@ -86,7 +87,8 @@ class LossPass:
     """What the backwards of one forward give, per part computed (None where not computed).
 
     loss: per scored layer the weight, dL/dW as ``.grad`` would hold it (zeros when unused or not a leaf)
-    and the Fisher channel vector; jacobian: J (N x D) and the output width; hvp: grasp's sum of -W * Hg.
+    and the Fisher channel vector; jacobian: J (N x D) and the output width; hvp: grasp's sum of -W * Hg;
+    activations: the activation calls of the forward (see `activation_calls`).
     """
 
     parts: tuple[str, ...]
@@ -96,6 +98,7 @@ class LossPass:
     jacobian: np.ndarray | None = None
     width: int = 0
     grasp: float | None = None
+    activations: list[ActivationCall] | None = None
 
 
 def _backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
@@ -132,6 +135,9 @@ def _backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss
 
     if want_loss:
         handles = [layer.register_forward_hook(forward_hook) for layer in layers]
+    if "activations" in parts:
+        record, calls = activation_recorder()
+        handles += [m.register_forward_hook(record) for m in recorded_modules(net)]
     x = inputs.detach().clone().requires_grad_(True) if want_jac else inputs
     result = LossPass(parts, [], [], [])
     try:
@@ -140,6 +146,8 @@ def _backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss
             for h in handles:
                 h.remove()
             handles = []
+            if "activations" in parts:
+                result.activations = calls
             graph_grads: dict[int, torch.Tensor] = {}
             if want_loss:
                 loss = loss_fn(out, targets)
@@ -191,17 +199,26 @@ def planned_parts(ctx: ProxyContext, need: str) -> tuple[str, ...]:
         wanted.add("jacobian")
     if HVP_USERS & ctx.planned:
         wanted.add("hvp")
+    if ACTIVATION_USERS & ctx.planned:
+        wanted.add("activations")
     if "hvp" in wanted:
         wanted.add("loss")  # grasp's constant g is the loss gradient
     return tuple(p for p in _PARTS if p in wanted)
 
 
-def backward_pass(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
-                  ctx: ProxyContext, need: str) -> LossPass:
-    """Pass 1 with part `need`, run once per architecture for every part its planned metrics use."""
+def _memo_pass(ctx: ProxyContext, need: str) -> LossPass | None:
     for key, value in ctx.memo.items():
         if isinstance(key, tuple) and key[0] == "backward_pass" and need in key[1]:
             return value
+    return None
+
+
+def backward_pass(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
+                  ctx: ProxyContext, need: str) -> LossPass:
+    """Pass 1 with part `need`, run once per architecture for every part its planned metrics use."""
+    done = _memo_pass(ctx, need)
+    if done is not None:
+        return done
     parts = planned_parts(ctx, need)
     return ctx.shared(("backward_pass", parts),
                       lambda: _backwards(scratch_net(net, ctx), inputs, targets, loss_fn, parts))
@@ -316,6 +333,17 @@ def record_activations(net: nn.Module, inputs: torch.Tensor) -> list[ActivationC
 
 
 def _record(net: nn.Module, inputs: torch.Tensor) -> list[ActivationCall]:
+    hook, calls = activation_recorder()
+    hooked_forward(net, recorded_modules(net), hook, inputs)
+    return calls
+
+
+def recorded_modules(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if _is_recorded(m)]
+
+
+def activation_recorder() -> tuple[Callable, list[ActivationCall]]:
+    """A forward hook for `recorded_modules` and the list it fills, one ActivationCall per call."""
     calls: list[ActivationCall] = []
     seen: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # keeps the tensors (and their storage) alive
 
@@ -339,8 +367,7 @@ def _record(net: nn.Module, inputs: torch.Tensor) -> list[ActivationCall]:
             duplicate=duplicate,
         ))
 
-    hooked_forward(net, [m for m in net.modules() if _is_recorded(m)], hook, inputs)
-    return calls
+    return hook, calls
 
 
 def hooked_forward(net: nn.Module, modules: list[nn.Module], hook: Callable, inputs: torch.Tensor) -> Any:
@@ -354,9 +381,15 @@ def hooked_forward(net: nn.Module, modules: list[nn.Module], hook: Callable, inp
             h.remove()
 
 
-def activation_calls(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext) -> list[ActivationCall]:
+def activation_calls(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
+                     ctx: ProxyContext) -> list[ActivationCall]:
     """Every call, in forward order, of nn.ReLU, nn.GELU or a non-project class whose name contains
     "ReLU", in one train-mode no-grad forward of the batch on the network's own initialisation."""
+    if (LOSS_USERS | JACOBIAN_USERS | HVP_USERS) & ctx.planned or _memo_pass(ctx, "activations") is not None:
+        # a backward pass is planned anyway: its forward (same network, batch and train mode) records them
+        calls = backward_pass(net, inputs, targets, loss_fn, ctx, "activations").activations
+        assert calls is not None
+        return calls
     return ctx.shared(("activation_calls",), lambda: _record(scratch_net(net, ctx), inputs))
 
 

@@ -86,7 +86,7 @@ def lswag(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     lam = sum(t for t in lambda_terms(kept, str(ctx.opt("sigma")), float(ctx.opt("eps"))) if t is not None)
 
     if psi_init == "default":
-        calls = activation_calls(net, inputs, ctx)
+        calls = activation_calls(net, inputs, targets, loss_fn, ctx)
     else:
         psi_net = copy.deepcopy(net)  # never re-initialise the caller's network
         gaussian_init(psi_net, ctx.generator("lswag-psi-init", inputs.device))

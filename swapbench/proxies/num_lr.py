@@ -139,7 +139,8 @@ def num_lr(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     variant = str(ctx.opt("variant"))
     if variant == "batch":
         # a repeated input adds identical columns, which cannot change how many rows are distinct
-        calls = [c for c in activation_calls(net, inputs, ctx) if c.relu and c.dim == 4 and not c.duplicate]
+        calls = [c for c in activation_calls(net, inputs, targets, loss_fn, ctx)
+                 if c.relu and c.dim == 4 and not c.duplicate]
         if not calls:
             return 0.0
         return float(distinct_rows(torch.cat([c.bits for c in calls], dim=1)))
