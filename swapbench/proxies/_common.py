@@ -103,13 +103,16 @@ class LossPass:
 
 def _backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
                parts: tuple[str, ...]) -> LossPass:
-    """One forward; then, from its graph, the loss gradient (with a graph when grasp needs it), the input
-    Jacobian of the summed output, and grasp's Hessian-gradient product.
+    """One forward (recording the activation calls when asked); then, from its graph, the loss gradient
+    (with a graph when grasp needs it), the input Jacobian of the summed output, and grasp's
+    Hessian-gradient product.
 
     Each backward asks autograd for exactly what the separate passes obtained: the loss gradient of every
     parameter that requires grad (what ``loss.backward()`` fills), the gradient of the input alone, and
     the gradient of z = sum_l <g_l, g_graph_l> with respect to the parameters. The forward is the same
-    train-mode forward of the same network on the same batch, so the numbers are the separate passes'.
+    train-mode forward of the same network on the same batch, so the numbers are the separate passes'
+    (bit for bit on every space of bench/differential.py; the activation inputs are those of a no-grad
+    forward, as autograd does not change the forward's arithmetic).
     """
     layers = weight_layers(net)
     params = [p for p in net.parameters() if p.requires_grad]
