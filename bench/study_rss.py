@@ -67,11 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         proc = subprocess.Popen(cmd, env=env, cwd=args.code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         samples: list[tuple[float, float, int]] = []
         last = 0
-        while proc.poll() is None:
-            done = scores_done(cache)
-            last = done if done >= 0 else last
-            samples.append((time.perf_counter() - start, rss_mib(proc.pid), last))
-            time.sleep(0.5)
+        try:
+            while proc.poll() is None:
+                done = scores_done(cache)
+                last = done if done >= 0 else last
+                samples.append((time.perf_counter() - start, rss_mib(proc.pid), last))
+                time.sleep(0.5)
+        finally:
+            if proc.poll() is None:  # interrupted: do not leave the study running
+                proc.terminate()
+                proc.wait()
         err = proc.stderr.read().decode() if proc.stderr else ""
         if proc.returncode != 0:
             print(err[-2000:], file=sys.stderr)
