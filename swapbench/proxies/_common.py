@@ -185,8 +185,10 @@ def _grasp_sum(layers: list[nn.Module], params: list[torch.Tensor], graph_grads:
             z = term if z is None else z + term
     if z is None or not z.requires_grad:
         return 0.0
-    hg = torch.autograd.grad(z, params, allow_unused=True)
-    by_param = {id(p): g for p, g in zip(params, hg, strict=True) if g is not None}
+    # only the scored weights: the BatchNorm and bias entries of z.backward() are never read
+    scored = [p for p in params if id(p) in {id(m.weight) for m in layers}]
+    hg = torch.autograd.grad(z, scored, allow_unused=True)
+    by_param = {id(p): g for p, g in zip(scored, hg, strict=True) if g is not None}
     return layer_sum([
         -m.weight.detach() * by_param[id(m.weight)] if id(m.weight) in by_param else torch.zeros_like(m.weight)
         for m in layers
