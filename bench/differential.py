@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     for column, entry in ref.items():
         only = {column: list(entry["archs"])}
         new.update(score_columns([column], len(entry["archs"]), entry["batch"], only))
+        moved = differences({column: entry}, new, args.rtol)
+        print(f"{column}: {len(moved)} scores moved beyond rtol {args.rtol:g}", file=sys.stderr, flush=True)
     bad = differences(ref, new, args.rtol)
     total = sum(len(s) for e in ref.values() for s in e["archs"].values())
     for line in bad:
