@@ -139,7 +139,7 @@ def _backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss
     if want_loss:
         handles = [layer.register_forward_hook(forward_hook) for layer in layers]
     if "activations" in parts:
-        record, calls = activation_recorder()
+        record, calls, seen = activation_recorder()
         handles += [m.register_forward_hook(record) for m in recorded_modules(net)]
     x = inputs.detach().clone().requires_grad_(True) if want_jac else inputs
     result = LossPass(parts, [], [], [])
@@ -151,6 +151,7 @@ def _backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss
             handles = []
             if "activations" in parts:
                 result.activations = calls
+                seen.clear()  # the activation inputs need not outlive the forward (the backwards don't read them)
             graph_grads: dict[int, torch.Tensor] = {}
             if want_loss:
                 loss = loss_fn(out, targets)
@@ -338,7 +339,7 @@ def record_activations(net: nn.Module, inputs: torch.Tensor) -> list[ActivationC
 
 
 def _record(net: nn.Module, inputs: torch.Tensor) -> list[ActivationCall]:
-    hook, calls = activation_recorder()
+    hook, calls, _ = activation_recorder()
     hooked_forward(net, recorded_modules(net), hook, inputs)
     return calls
 
@@ -347,8 +348,9 @@ def recorded_modules(net: nn.Module) -> list[nn.Module]:
     return [m for m in net.modules() if _is_recorded(m)]
 
 
-def activation_recorder() -> tuple[Callable, list[ActivationCall]]:
-    """A forward hook for `recorded_modules` and the list it fills, one ActivationCall per call."""
+def activation_recorder() -> tuple[Callable, list[ActivationCall], dict]:
+    """A forward hook for `recorded_modules`, the list it fills (one ActivationCall per call), and the
+    inputs it keeps alive during the forward (clear it once the forward is over)."""
     calls: list[ActivationCall] = []
     seen: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # keeps the tensors (and their storage) alive
 
@@ -372,7 +374,7 @@ def activation_recorder() -> tuple[Callable, list[ActivationCall]]:
             duplicate=duplicate,
         ))
 
-    return hook, calls
+    return hook, calls, seen
 
 
 def hooked_forward(net: nn.Module, modules: list[nn.Module], hook: Callable, inputs: torch.Tensor) -> Any:
