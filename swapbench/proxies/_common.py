@@ -242,7 +242,9 @@ def loss_pass(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
 
 def sub_batch_grads(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
                  batches: int) -> list[torch.Tensor]:
-    """Runs on `net` itself (a private copy): only its ``.grad`` fields change, and they end cleared."""
+    """Runs on `net` itself in train mode (hand in a private copy): its ``.grad`` fields end cleared, its
+    BatchNorm running statistics move."""
+    net.train()
     layers = weight_layers(net)
     per_batch: list[list[torch.Tensor]] = []
     with torch.enable_grad():
