@@ -23,8 +23,14 @@ test:
 lint:
 	$(VENV)/bin/ruff check swapbench tests bench
 
+# a checkout of SamsungLabs/zero-cost-nas for bench/vs_zero_cost_nas.py (that bench is skipped when empty)
+ZCNAS ?=
+
 bench:
 	$(PY) bench/bench_swap.py
+	$(PY) bench/pass_counts.py --columns nb201/cifar10 --archs 2 --out bench/results/pass_counts_quick.csv
+	$(PY) bench/vs_zero_cost_nas.py $(if $(ZCNAS),--zcnas $(ZCNAS)) --archs 3 --rounds 1 --out bench/results/vs_zero_cost_nas_quick.csv
+	$(PY) bench/study_rss.py --columns tnb101_macro/class_scene --limit-archs 3 --tag make-bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

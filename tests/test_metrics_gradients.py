@@ -59,7 +59,22 @@ def test_shared_backward_gives_the_same_numbers(batch):
     shared = [score(n, net, x, y, memo) for n in ("grad_norm", "snip", "plain", "fisher", "grasp")]
     alone = [score(n, net, x, y) for n in ("grad_norm", "snip", "plain", "fisher", "grasp")]
     assert shared == alone
-    assert ("loss_pass",) in memo
+    assert [k for k in memo if k[0] == "backward_pass"] == [("backward_pass", ("loss",)),
+                                                            ("backward_pass", ("loss", "hvp"))]
+
+
+def test_one_forward_serves_loss_jacobian_and_grasp(batch):
+    """With every user of pass 1 planned, one forward gives them all, with the numbers each gets alone."""
+    net, (x, y) = conv_net(), batch
+    names = ("jacov", "grad_norm", "snip", "plain", "fisher", "grasp", "epe_nas")
+    memo: dict = {}
+    shared = []
+    for name in names:
+        spec = get_proxy(name)
+        ctx = ProxyContext(options=spec.resolve_options(), memo=memo, arch_key="t", planned=frozenset(names))
+        shared.append(run_proxy(spec, net, x, y, F.cross_entropy, ctx))
+    assert shared == [score(n, net, x, y) for n in names]
+    assert [k for k in memo if k[0] == "backward_pass"] == [("backward_pass", ("loss", "jacobian", "hvp"))]
 
 
 def test_fisher_matches_channel_formula(batch):

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import ActivationCall, unpack_samples
+from swapbench.proxies._common import ActivationCall, population_std, unpack_samples
 from swapbench.proxies._patterns import pack_unit_patterns, unique_rows
 
 PERC_BINS = 10
@@ -34,7 +34,7 @@ def sigma(per_batch: torch.Tensor, estimator: str) -> torch.Tensor:
         g = g.abs()
     elif estimator != "grad":
         raise SwapbenchError(f"lswag: unknown sigma estimator '{estimator}' (use abs or grad)")
-    return g.std(dim=0, unbiased=False)
+    return population_std(g)
 
 
 def lambda_terms(grads: list[torch.Tensor], estimator: str, eps: float) -> list[float | None]:

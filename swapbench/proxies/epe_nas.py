@@ -51,10 +51,11 @@ def epe_score(jac: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
     reference="Lopes et al., ICANN 2021; NASLib measures/epe_nas.py",
     needs_labels=True,
     needs_grad=True,
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def epe_nas(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     try:
-        jac, n_classes = input_jacobian(net, inputs, ctx)
+        jac, n_classes = input_jacobian(net, inputs, targets, loss_fn, ctx)
         labels = targets.argmax(dim=1) if targets.dim() == 2 else targets
         return epe_score(jac, labels.detach().cpu().numpy().astype(np.int64), n_classes)
     except Exception:  # NASLib: any failure scores NaN, i.e. -1e8

@@ -25,6 +25,7 @@ from swapbench.proxies.registry import ProxyContext, proxy
     reference="Turner et al., ICLR 2020; NASLib measures/fisher.py",
     needs_labels=True,
     needs_grad=True,
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def fisher(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     lp = loss_pass(net, inputs, targets, loss_fn, ctx)

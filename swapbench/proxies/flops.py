@@ -15,6 +15,7 @@ from swapbench.proxies.registry import ProxyContext, proxy
     description="torchstat FLOPs (millions) of a batch-1 eval forward, executed leaf modules only",
     reference="NAS-Bench-Suite-Zero baseline; tensorwatch 0.9.1 torchstat compute_flops / 1e6",
     data="shape",
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def flops(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return shared_counts(net, inputs, ctx).flops / 1e6

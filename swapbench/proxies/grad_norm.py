@@ -16,6 +16,7 @@ from swapbench.proxies.registry import ProxyContext, proxy
     reference="Abdelfattah et al., ICLR 2021; NASLib measures/grad_norm.py",
     needs_labels=True,
     needs_grad=True,
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def grad_norm(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return layer_sum([g.norm() for g in loss_pass(net, inputs, targets, loss_fn, ctx).grads])

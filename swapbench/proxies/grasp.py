@@ -1,17 +1,19 @@
 """`grasp` (Wang et al., ICLR 2020; NASLib measures/grasp.py; proxies.md 2.2).
 
 S = sum over Conv2d/Linear weights of -W * (H g), with g = dL/dW and H the Hessian of the task loss
-with respect to all those weights jointly (temperature 1, one iteration). Pass 1 gives g as a constant;
-pass 2 recomputes the gradient with a graph and back-propagates z = sum_l <g_l, g_f,l>, which leaves
-W.grad = H g. The leading minus is NASLib's sign convention. Pass 1 is the shared task-loss backward
-(the same gradient NASLib obtains with autograd.grad); layers without a gradient add 0.
+with respect to all those weights jointly (temperature 1, one iteration). NASLib computes g in a first
+forward/backward and then, in a second forward, the gradient again with a graph and back-propagates
+z = sum_l <g_l, g_graph,l>, which leaves W.grad = H g. Both forwards are the same train-mode forward of
+the same weights on the same batch, so here one forward serves both: the loss gradient is taken with a
+graph (its values are the plain backward's), g is that gradient detached, and z is back-propagated from
+the same graph. That forward and the loss gradient are shared with plain, grad_norm, snip, fisher and the
+input Jacobian (pass 1 in _common.py). The leading minus is NASLib's sign convention; layers without a
+gradient add 0.
 """
 
 from __future__ import annotations
 
-import torch
-
-from swapbench.proxies._common import first_tensor, layer_sum, loss_pass, weight_layers
+from swapbench.proxies._common import backward_pass
 from swapbench.proxies.registry import ProxyContext, proxy
 
 
@@ -21,26 +23,9 @@ from swapbench.proxies.registry import ProxyContext, proxy
     reference="Wang et al., ICLR 2020; NASLib measures/grasp.py",
     needs_labels=True,
     needs_grad=True,
+    copy_net=False,  # reads pass 1 only
 )
 def grasp(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
-    first = loss_pass(net, inputs, targets, loss_fn, ctx).grads
-    layers = weight_layers(net)
-    weights = [m.weight for m in layers]
-    for w in weights:  # NASLib sets requires_grad on every weight; a spectral-norm conv that never ran
-        if not w.requires_grad and w.is_leaf:  # (TNB101's discriminator) holds a plain tensor here
-            w.requires_grad_(True)
-    net.zero_grad(set_to_none=True)
-    loss = loss_fn(first_tensor(net(inputs)), targets)
-    second = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
-    z = None
-    for g_const, g_graph in zip(first, second, strict=True):
-        if g_graph is not None:
-            term = (g_const * g_graph).sum()
-            z = term if z is None else z + term
-    if z is None or not z.requires_grad:
-        return 0.0
-    z.backward()
-    return layer_sum([
-        -m.weight.detach() * m.weight.grad if m.weight.grad is not None else torch.zeros_like(m.weight)
-        for m in layers
-    ])
+    value = backward_pass(net, inputs, targets, loss_fn, ctx, "hvp").grasp
+    assert value is not None
+    return value

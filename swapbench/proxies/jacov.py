@@ -44,13 +44,14 @@ def jacov_score(jac: np.ndarray, solver: str = "eigvalsh") -> float:
     needs_grad=True,
     options={"solver": "eigvalsh"},
     choices={"solver": ("eigvalsh", "eig")},
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def jacov(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     solver = str(ctx.opt("solver"))
     if solver not in ("eigvalsh", "eig"):
         raise SwapbenchError(f"jacov: unknown solver '{solver}' (use eigvalsh or eig)")
     try:
-        jac, _ = input_jacobian(net, inputs, ctx)
+        jac, _ = input_jacobian(net, inputs, targets, loss_fn, ctx)
         return jacov_score(jac, solver)
     except Exception:  # NASLib: any failure scores NaN, i.e. -1e8
         return math.nan

@@ -29,6 +29,8 @@ with nwot and num_lr.
 
 from __future__ import annotations
 
+import copy
+
 from swapbench.errors import SwapbenchError
 from swapbench.proxies._common import activation_calls, record_activations, split_grads
 from swapbench.proxies._lswag import (
@@ -68,6 +70,7 @@ def resolve_band(ctx: ProxyContext) -> tuple[int, int]:
              "psi_band": "upto", "psi_mode": "union", "psi_init": "default", "four_d_only": False},
     choices={"sigma": ("abs", "grad"), "psi_band": ("upto", "band"), "psi_mode": ("union", "sum"),
              "psi_init": ("default", "gaussian")},
+    copy_net=False,  # reads shared passes; the gaussian Psi option copies the net itself
 )
 def lswag(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     p_lo, p_hi = resolve_band(ctx)
@@ -83,10 +86,11 @@ def lswag(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     lam = sum(t for t in lambda_terms(kept, str(ctx.opt("sigma")), float(ctx.opt("eps"))) if t is not None)
 
     if psi_init == "default":
-        calls = activation_calls(net, inputs, ctx)
+        calls = activation_calls(net, inputs, targets, loss_fn, ctx)
     else:
-        gaussian_init(net, ctx.generator("lswag-psi-init", inputs.device))
-        calls = record_activations(net, inputs)
+        psi_net = copy.deepcopy(net)  # never re-initialise the caller's network
+        gaussian_init(psi_net, ctx.generator("lswag-psi-init", inputs.device))
+        calls = record_activations(psi_net, inputs)
     calls = psi_calls(calls, bool(ctx.opt("four_d_only")))
     lo = 0 if psi_band == "upto" else p_lo
     keep = [lo <= b <= p_hi for b in depth_bins(len(calls))]

@@ -25,6 +25,7 @@ Option `variant`:
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -106,6 +107,8 @@ def tenas_count(net: nn.Module, images: torch.Tensor, ctx: ProxyContext, thin: b
     if min(samples, batches, repeats, crop) < 1:
         raise SwapbenchError("num_lr: samples, sample_batches, repeats and crop must be >= 1")
     gen = ctx.generator("num_lr", images.device)
+    if not thin:
+        net = copy.deepcopy(net).train()  # repeats after the first re-initialise it in place
     counts = []
     for r in range(repeats):
         seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
@@ -130,12 +133,14 @@ def tenas_count(net: nn.Module, images: torch.Tensor, ctx: ProxyContext, thin: b
     reference="Chen et al., ICLR 2021; VITA-Group/TENAS linear_region_counter.py",
     options={"variant": "batch", "samples": 1000, "sample_batches": 3, "crop": 3, "repeats": 3},
     choices={"variant": ("batch", "tenas", "tenas-full")},
+    copy_net=False,  # the batch variant reads the shared forward; tenas-full copies the net itself
 )
 def num_lr(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     variant = str(ctx.opt("variant"))
     if variant == "batch":
         # a repeated input adds identical columns, which cannot change how many rows are distinct
-        calls = [c for c in activation_calls(net, inputs, ctx) if c.relu and c.dim == 4 and not c.duplicate]
+        calls = [c for c in activation_calls(net, inputs, targets, loss_fn, ctx)
+                 if c.relu and c.dim == 4 and not c.duplicate]
         if not calls:
             return 0.0
         return float(distinct_rows(torch.cat([c.bits for c in calls], dim=1)))

@@ -39,9 +39,10 @@ def hamming_kernel(codes: list[torch.Tensor]) -> np.ndarray:
     "nwot",
     description="log|det| of the binary-code Hamming kernel of ReLU inputs (NASWOT)",
     reference="Mellor et al., ICML 2021; NASLib measures/nwot.py",
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def nwot(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
-    calls = [c for c in activation_calls(net, inputs, ctx) if c.relu_named]
+    calls = [c for c in activation_calls(net, inputs, targets, loss_fn, ctx) if c.relu_named]
     if not calls:
         return float("-inf")
     n = calls[0].bits.shape[0]

@@ -23,6 +23,7 @@ def shared_counts(net, inputs, ctx: ProxyContext) -> ModelCounts:
     description="parameters (millions) of the leaf modules executed in a batch-1 eval forward",
     reference="NAS-Bench-Suite-Zero baseline; tensorwatch 0.9.1 ModelStats.parameters / 1e6",
     data="shape",
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def params(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return shared_counts(net, inputs, ctx).params / 1e6

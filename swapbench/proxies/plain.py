@@ -16,6 +16,7 @@ from swapbench.proxies.registry import ProxyContext, proxy
     reference="Abdelfattah et al., ICLR 2021; NASLib measures/plain.py",
     needs_labels=True,
     needs_grad=True,
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def plain(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     lp = loss_pass(net, inputs, targets, loss_fn, ctx)

@@ -30,7 +30,7 @@ class ProxySpec:
     reference: str = ""
     needs_labels: bool = False
     needs_grad: bool = False
-    copy_net: bool = True  # run on a deep copy (every NB-SZ measure except l2_norm)
+    copy_net: bool = True  # run on a deep copy; False where the metric only reads the net or shared passes
     bn: bool = True  # False: BatchNorm forward replaced by identity (synflow)
     direction: int = 1  # +1: higher is better
     data: str = "batch"  # "batch": real images; "shape": only the input shape; "none"
@@ -88,6 +88,9 @@ class ProxyContext:
     arch_key: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     memo: dict[Hashable, Any] = field(default_factory=dict)  # shared across metrics of one arch
+    # the names of every metric that will score this architecture with this memo: a shared pass computes
+    # in one go every part those metrics read (empty: only the part asked for)
+    planned: frozenset[str] = frozenset()
 
     def opt(self, name: str) -> Any:
         return self.options[name]

@@ -17,6 +17,7 @@ from swapbench.proxies.registry import ProxyContext, proxy
     reference="Lee et al., ICLR 2019; NASLib measures/snip.py",
     needs_labels=True,
     needs_grad=True,
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def snip(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     lp = loss_pass(net, inputs, targets, loss_fn, ctx)

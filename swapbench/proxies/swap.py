@@ -11,6 +11,7 @@ one-cell DARTS network, `darts-swap`, as the official code counts), f in either 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -99,7 +100,8 @@ def _psi(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext) -> float:
 
     def compute() -> float:
         gen = ctx.generator("swap-init", inputs.device) if init == "gaussian" else None
-        return sum(swap_per_repeat(net, inputs, repeats, init, gen)) / repeats
+        own = copy.deepcopy(net).train()  # re-initialised in place: never the caller's network
+        return sum(swap_per_repeat(own, inputs, repeats, init, gen)) / repeats
 
     return ctx.shared(("swap_psi", repeats, init), compute)
 
@@ -144,6 +146,7 @@ _SWAP_CHOICES = {"init": ("gaussian", "default")}
     reference=REFERENCE,
     options=dict(_SWAP_OPTIONS),
     choices=dict(_SWAP_CHOICES),
+    copy_net=False,  # Psi runs on its own copy; Theta is an eval forward that restores the modes
 )
 def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return _psi(net, inputs, ctx)
@@ -155,6 +158,7 @@ def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     reference=REFERENCE,
     options={**_SWAP_OPTIONS, "mu": None, "sigma": None, "form": "paper"},
     choices={**_SWAP_CHOICES, "form": ("paper", "code")},
+    copy_net=False,  # Psi runs on its own copy; Theta is an eval forward that restores the modes
 )
 def reg_swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     mu, sigma = ctx.opt("mu"), ctx.opt("sigma")

@@ -63,6 +63,8 @@ def zen(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
         raise SwapbenchError(f"zen: unknown untracked_bn '{untracked}' (use skip or batch_var)")
     if repeat < 1:
         raise SwapbenchError("zen: repeat must be >= 1")
+    if not global_pools(net):  # no forward can call a global pool: not applicable, without the work
+        raise NotApplicable("zen needs a global average pool (AdaptiveAvgPool2d); this network has none")
     gen = ctx.generator("zen", inputs.device)
     bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     batch_var: dict[int, torch.Tensor] = {}

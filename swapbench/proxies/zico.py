@@ -19,7 +19,7 @@ import math
 import torch
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import split_grads
+from swapbench.proxies._common import population_std, split_grads
 from swapbench.proxies.registry import ProxyContext, proxy
 
 
@@ -29,7 +29,7 @@ def zico_score(per_layer: list[torch.Tensor], cumulative: bool) -> float:
         if cumulative:
             g = torch.cumsum(g, dim=0)  # float32, as .grad accumulates
         g = g.double()
-        sigma = g.std(dim=0, unbiased=False)
+        sigma = population_std(g)
         mu = g.abs().mean(dim=0)
         keep = sigma != 0
         s = float((mu[keep] / sigma[keep]).sum())
@@ -45,6 +45,7 @@ def zico_score(per_layer: list[torch.Tensor], cumulative: bool) -> float:
     needs_labels=True,
     needs_grad=True,
     options={"batches": 2, "cumulative": False},
+    copy_net=False,  # reads shared passes (their own private copy) or the net as built
 )
 def zico(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     batches = int(ctx.opt("batches"))

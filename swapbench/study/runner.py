@@ -173,9 +173,10 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
     x, y = x.to(plan.device), y.to(plan.device)
     memo: dict = {}
     out = {}
+    planned = frozenset(spec.name for spec in specs)
     for spec in specs:
         ctx = ProxyContext(space=space, task=task, seed=seed, arch_key=arch_key,
-                           options=plan.options[spec.name], memo=memo)
+                           options=plan.options[spec.name], memo=memo, planned=planned)
         start = time.perf_counter()
         value = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
         if plan.device.type == "cuda":

@@ -1,0 +1,170 @@
+"""What `--proxies all` costs per architecture, per space, in units of one pass of the same network on the
+same batch: seconds per metric divided by one train-mode forward (F) and by one forward + task-loss
+backward (F+B).
+
+    python bench/pass_counts.py [--columns nb201/cifar10,...] [--archs 2] [--before PATH] [--threads 1]
+
+Each architecture is scored in a fresh subprocess as a study scores it (`score_arch`'s loop: the column's
+study batch, one network per architecture, all 18 metrics in registry order through the harness, one shared
+memo), after timing F and F+B (median of 3) on another build of that network. Every time is taken both
+by wall clock and by the process's CPU time (`clock` column): on a shared machine the CPU time is the
+steadier of the two. With `--before PATH` (a checkout of another
+commit, e.g. `git worktree add /tmp/before 6850f89`) the same architectures are also scored by that code,
+interleaved arch by arch (alternating which goes first), so load on the machine hits both alike.
+Writes bench/results/pass_counts.csv (one row per column, code, metric; `total` is the sum).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "pass_counts.csv"
+COLUMNS = ("nb201/cifar10", "nb101/cifar10", "nb301/cifar10", "tnb101_micro/class_scene",
+           "tnb101_micro/autoencoder", "tnb101_macro/class_scene")
+
+
+def _median_seconds(fn, runs: int = 3) -> tuple[float, float]:
+    """Median wall and CPU seconds of `fn` over `runs` calls."""
+    wall, cpu = [], []
+    for _ in range(runs):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def worker(column: str, index: int, threads: int) -> dict:
+    """Time F, F+B and every metric on the `index`-th sampled architecture of `column` (seed 0)."""
+    import dataclasses
+
+    import torch
+
+    from swapbench.proxies.registry import ProxyContext, list_proxies, run_proxy
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import _batch, derive_seed, plan_run
+
+    torch.set_num_threads(threads)
+    space_name, task = column.split("/")
+    plan = plan_run(CorrelateConfig(space=space_name, task=task, proxies=list_proxies(), n_archs=max(index + 1, 3),
+                                    limit_archs=index + 1, seeds=[0], device="cpu"))
+    space = plan.space
+    arch = plan.truth.archs[plan.samples[0][index]]
+    key = space.canonical_key(arch)
+    x, y = _batch(plan, 0, key)
+    loss_fn = space.loss_fn(task)
+
+    def build():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed("init", 0, key))
+            return space.build(arch, task)
+
+    probe = build().train()
+
+    def forward() -> None:
+        with torch.no_grad():
+            probe(x)
+
+    def forward_backward() -> None:
+        probe.zero_grad(set_to_none=True)
+        out = probe(x)
+        loss_fn(out[0] if isinstance(out, (tuple, list)) else out, y).backward()
+
+    f_wall, f_cpu = _median_seconds(forward)
+    fb_wall, fb_cpu = _median_seconds(forward_backward)
+    probe = None
+    # score_arch's loop, timed by wall clock and by this process's CPU time
+    net = build()
+    memo: dict = {}
+    extra = {"planned": frozenset(list_proxies())} if "planned" in {
+        f.name for f in dataclasses.fields(ProxyContext)} else {}
+    wall, cpu = {}, {}
+    for spec in plan.proxies:
+        ctx = ProxyContext(space=space, task=task, seed=0, arch_key=key, options=plan.options[spec.name],
+                           memo=memo, **extra)
+        w, c = time.perf_counter(), time.process_time()
+        run_proxy(spec, net, x, y, loss_fn, ctx)
+        wall[spec.name] = time.perf_counter() - w
+        cpu[spec.name] = time.process_time() - c
+    return {"column": column, "arch": key, "batch": plan.batch_size, "forward_s": f_wall, "fwd_bwd_s": fb_wall,
+            "forward_cpu": f_cpu, "fwd_bwd_cpu": fb_cpu, "metrics": wall, "metrics_cpu": cpu}
+
+
+def run_worker(code: Path, column: str, index: int, threads: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(code), OMP_NUM_THREADS=str(threads))
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", column, str(index), "--threads", str(threads)]
+    done = subprocess.run(cmd, env=env, cwd=code, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"worker failed ({code}, {column}, arch {index}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise(runs: list[dict], clock: str) -> dict[str, tuple[float, float, float]]:
+    """metric -> (mean seconds per arch, mean in F units, mean in F+B units) by `clock` ("wall" or "cpu");
+    `total` sums the metrics."""
+    metrics, f, fb = ("metrics", "forward_s", "fwd_bwd_s") if clock == "wall" else (
+        "metrics_cpu", "forward_cpu", "fwd_bwd_cpu")
+    out: dict[str, tuple[float, float, float]] = {}
+    for name in [*runs[0][metrics], "total"]:
+        secs = [r[metrics][name] if name != "total" else sum(r[metrics].values()) for r in runs]
+        out[name] = (statistics.mean(secs),
+                     statistics.mean(s / r[f] for s, r in zip(secs, runs, strict=True)),
+                     statistics.mean(s / r[fb] for s, r in zip(secs, runs, strict=True)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=2, metavar=("COLUMN", "INDEX"), help=argparse.SUPPRESS)
+    parser.add_argument("--columns", default=",".join(COLUMNS))
+    parser.add_argument("--archs", type=int, default=2)
+    parser.add_argument("--before", type=Path, default=None, help="checkout of the code to compare against")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.threads)))
+        return 0
+    codes = {"after": ROOT} | ({"before": args.before.resolve()} if args.before else {})
+    rows = []
+    for column in args.columns.split(","):
+        runs: dict[str, list[dict]] = {tag: [] for tag in codes}
+        for index in range(args.archs):
+            order = list(codes) if index % 2 == 0 else list(codes)[::-1]
+            for tag in order:
+                runs[tag].append(run_worker(codes[tag], column, index, args.threads))
+        for tag, tag_runs in runs.items():
+            for clock in ("cpu", "wall"):
+                suffix = "_cpu" if clock == "cpu" else "_s"
+                f = statistics.mean(r["forward" + suffix] for r in tag_runs)
+                fb = statistics.mean(r["fwd_bwd" + suffix] for r in tag_runs)
+                for name, (secs, f_units, fb_units) in summarise(tag_runs, clock).items():
+                    rows.append({"column": column, "code": tag, "clock": clock, "metric": name,
+                                 "archs": len(tag_runs), "batch": tag_runs[0]["batch"],
+                                 "seconds_per_arch": round(secs, 4), "forward_units": round(f_units, 2),
+                                 "fwd_bwd_units": round(fb_units, 2), "forward_s": round(f, 4),
+                                 "fwd_bwd_s": round(fb, 4), "threads": args.threads})
+                total = rows[-1]
+                print(f"{column} {tag} ({clock}): {total['seconds_per_arch']:.2f} s/arch = "
+                      f"{total['fwd_bwd_units']:.1f} F+B = {total['forward_units']:.1f} F "
+                      f"(F {f:.3f} s, F+B {fb:.3f} s)", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

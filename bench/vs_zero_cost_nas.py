@@ -1,0 +1,130 @@
+"""Seconds per architecture of the 8 metrics swapbench shares with SamsungLabs/zero-cost-nas (plain, grasp,
+fisher, grad_norm, snip, synflow, l2_norm, jacov / jacob_cov), ours against its `find_measures`, on the
+same NB201 networks, batch and threads, interleaved in one process. Its l2_norm cannot go through
+`find_measures` (the measure takes no `loss_fn`), so it is called on its own and timed with the rest.
+
+    python bench/vs_zero_cost_nas.py --zcnas PATH [--archs 5] [--rounds 2] [--threads 1]
+
+PATH is a checkout of https://github.com/SamsungLabs/zero-cost-nas (its `foresight` package is imported
+from there; without --zcnas the script prints one line and exits 0). Each round scores every architecture
+with both, alternating which goes first; each side gets its own copy of the network as built for the
+study (same initialisation), the column's study batch and one dataloader-like list holding it.
+Writes bench/results/vs_zero_cost_nas.csv and prints the ratio of total seconds (theirs / ours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "results" / "vs_zero_cost_nas.csv"
+OURS = ("plain", "grasp", "fisher", "grad_norm", "snip", "synflow", "l2_norm", "jacov")
+THEIRS = ("plain", "grasp", "fisher", "grad_norm", "snip", "synflow", "jacob_cov")  # + l2_norm, see below
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zcnas", type=Path, default=None, help="checkout of SamsungLabs/zero-cost-nas")
+    parser.add_argument("--archs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--task", default="cifar10")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    if args.zcnas is None or not (args.zcnas / "foresight" / "pruners").is_dir():
+        print("vs_zero_cost_nas: skipped (pass --zcnas PATH to a checkout of SamsungLabs/zero-cost-nas)")
+        return 0
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from swapbench.proxies.registry import ProxyContext, get_proxy, run_proxy
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import _batch, derive_seed, plan_run
+
+    sys.path.insert(0, str(args.zcnas.resolve()))
+    import foresight.pruners.measures.l2_norm  # noqa: F401  (registers l2_norm, which load_all skips)
+    from foresight.pruners import measures as zc_measures
+    from foresight.pruners.predictive import find_measures
+
+    torch.set_num_threads(args.threads)
+    plan = plan_run(CorrelateConfig(space="nb201", task=args.task, proxies=list(OURS), n_archs=max(args.archs, 3),
+                                    limit_archs=args.archs, seeds=[0], device="cpu"))
+    space = plan.space
+    loss_fn = space.loss_fn(args.task)
+    n_classes = space.task(args.task).num_classes if hasattr(space.task(args.task), "num_classes") else 10
+
+    class Logits(nn.Module):
+        """zero-cost-nas calls net(x) and expects the logits tensor."""
+
+        def __init__(self, net: nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.net(x)
+            return out[0] if isinstance(out, (tuple, list)) else out
+
+    cases = []
+    for row in plan.samples[0]:
+        arch = plan.truth.archs[row]
+        key = space.canonical_key(arch)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed("init", 0, key))
+            net = space.build(arch, args.task)
+        cases.append((key, net, *_batch(plan, 0, key)))
+
+    def ours(key: str, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        memo: dict = {}
+        out = {}
+        for name in OURS:
+            spec = get_proxy(name)
+            ctx = ProxyContext(space=space, task=args.task, seed=0, arch_key=key, options=plan.options[name],
+                               memo=memo, planned=frozenset(OURS))
+            out[name] = run_proxy(spec, net, x, y, loss_fn, ctx)
+        return out
+
+    def theirs(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        model = Logits(copy.deepcopy(net))
+        out = find_measures(model, [(x, y)], ("random", 1, n_classes), torch.device("cpu"),
+                            loss_fn=F.cross_entropy, measure_names=list(THEIRS))
+        # its l2_norm takes no loss_fn, so find_measures cannot run it: the measure itself, summed the same way
+        arr = zc_measures.calc_measure("l2_norm", model, torch.device("cpu"), x, y, split_data=1)
+        out["l2_norm"] = float(sum(float(a.detach().sum()) for a in arr))
+        return out
+
+    seconds: dict[str, list[float]] = {"ours": [], "zero-cost-nas": []}
+    for r in range(args.rounds):
+        for i, (key, net, x, y) in enumerate(cases):
+            sides = ["ours", "zero-cost-nas"] if (r + i) % 2 == 0 else ["zero-cost-nas", "ours"]
+            for side in sides:
+                start = time.perf_counter()
+                if side == "ours":
+                    ours(key, net, x, y)
+                else:
+                    theirs(net, x, y)
+                seconds[side].append(time.perf_counter() - start)
+    per_arch = {side: statistics.mean(v) for side, v in seconds.items()}
+    ratio = per_arch["zero-cost-nas"] / per_arch["ours"]
+    print(f"nb201/{args.task}, {len(cases)} archs x {args.rounds} rounds, batch {plan.batch_size}, "
+          f"{args.threads} thread(s): ours {per_arch['ours']:.3f} s/arch, zero-cost-nas find_measures "
+          f"{per_arch['zero-cost-nas']:.3f} s/arch, ratio {ratio:.2f}x")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["space", "task", "archs", "rounds", "batch", "threads", "ours_s_per_arch",
+                         "zero_cost_nas_s_per_arch", "ratio"])
+        writer.writerow(["nb201", args.task, len(cases), args.rounds, plan.batch_size, args.threads,
+                         f"{per_arch['ours']:.4f}", f"{per_arch['zero-cost-nas']:.4f}", f"{ratio:.2f}"])
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
