@@ -112,8 +112,9 @@ def test_seed_mean_interval_is_narrower_than_one_seed():
                  for i, (s, a) in enumerate(zip(score, acc, strict=True))]
     import pandas as pd
 
-    corr = correlation_table(pd.DataFrame(rows), "s", "t", resamples=300)
-    summary = summarise(corr).iloc[0]
+    draws: dict = {}
+    corr = correlation_table(pd.DataFrame(rows), "s", "t", resamples=300, draws=draws)
+    summary = summarise(corr, draws).iloc[0]
     one = corr.iloc[0]
     assert one["spearman_lo"] < one["spearman"] < one["spearman_hi"]
     assert summary["spearman_lo"] < summary["spearman_mean"] < summary["spearman_hi"]

@@ -35,10 +35,13 @@ def test_contract_rerun_and_determinism(tmp_path, data_dir):
     assert len(scores) == 6 * 2 * 2
     assert scores["arch"].str.startswith("(").all()  # keys exactly as in zc_nasbench201.json
     corr = pd.read_csv(a / "correlations.csv")
-    assert list(corr.columns) == ["space", "task", "proxy", "seed", "n", "spearman", "kendall"]
+    assert list(corr.columns) == ["space", "task", "proxy", "seed", "n", "spearman", "spearman_lo", "spearman_hi",
+                                  "kendall", "kendall_lo", "kendall_hi"]
     summary = pd.read_csv(a / "summary.csv")
-    assert list(summary.columns)[:9] == ["space", "task", "proxy", "n", "seeds", "spearman_mean",
-                                         "spearman_std", "kendall_mean", "kendall_std"]
+    assert list(summary.columns)[:13] == ["space", "task", "proxy", "n", "seeds", "spearman_mean", "spearman_std",
+                                          "spearman_lo", "spearman_hi", "kendall_mean", "kendall_std", "kendall_lo",
+                                          "kendall_hi"]
+    assert (summary["spearman_lo"] <= summary["spearman_mean"]).all()
     assert (a / "summary.md").exists() and (a / "run.json").exists()
     # reg_swap = swap x f(theta) <= swap, with the same Psi
     wide = scores.pivot_table(index=["seed", "arch"], columns="proxy", values="score")

@@ -324,8 +324,9 @@ def run_metadata(plan: Plan, stats: dict[str, Any], command: str) -> dict[str, A
 
 def results_frames(plan: Plan, cache: ScoreCache) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     scores = collect_scores(plan, cache)
-    corr = correlation_table(scores, plan.space.name, plan.config.task)
-    summary = summarise(corr)
+    draws: dict = {}
+    corr = correlation_table(scores, plan.space.name, plan.config.task, draws=draws)
+    summary = summarise(corr, draws)
     summary["input"] = "substitute" if plan.images is not None and plan.images.substitute else "real"
     return scores, corr, summary
 

@@ -56,12 +56,16 @@ def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> t
     return float(lo), float(hi)
 
 
-def correlation_table(scores: pd.DataFrame, space: str, task: str,
-                      resamples: int = BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+Draws = dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]  # (proxy, seed) -> resampled (Spearman, Kendall)
+
+
+def correlation_table(scores: pd.DataFrame, space: str, task: str, resamples: int = BOOTSTRAP_RESAMPLES,
+                      draws: Draws | None = None) -> pd.DataFrame:
     """scores: seed, arch, proxy, score, accuracy -> one row per (proxy, seed) with 95 % bootstrap
-    intervals over architectures. The resampled values themselves are kept (attrs["bootstrap"]) so that
-    `summarise` can give the seed mean its own interval."""
-    rows, draws = [], {}
+    intervals over architectures. Pass a dict as `draws` to keep the resampled values, so that `summarise`
+    can give the seed mean its own interval."""
+    draws = {} if draws is None else draws
+    rows = []
     for (proxy, seed), group in scores.groupby(["proxy", "seed"], sort=False):
         group = group[group["score"].notna()]  # NaN = metric not applicable to that network
         x, y = group["score"].to_numpy(), group["accuracy"].to_numpy()
@@ -75,16 +79,14 @@ def correlation_table(scores: pd.DataFrame, space: str, task: str,
         rows.append(row)
     columns = ["space", "task", "proxy", "seed", "n", "spearman", "spearman_lo", "spearman_hi", "kendall",
                "kendall_lo", "kendall_hi"]
-    table = pd.DataFrame(rows, columns=columns)
-    table.attrs["bootstrap"] = draws
-    return table
+    return pd.DataFrame(rows, columns=columns)
 
 
-def summarise(corr: pd.DataFrame) -> pd.DataFrame:
+def summarise(corr: pd.DataFrame, draws: Draws | None = None) -> pd.DataFrame:
     """Mean and population std (ddof=0) over seeds, per (space, task, proxy), and the 95 % bootstrap
     interval of the seed mean (each seed's architectures resampled independently, resample b of every seed
-    averaged) when `corr` carries its bootstrap draws."""
-    draws = corr.attrs.get("bootstrap", {})
+    averaged) when the bootstrap `draws` of `correlation_table` are given."""
+    draws = draws or {}
     rows = []
     for (space, task, proxy), g in corr.groupby(["space", "task", "proxy"], sort=False):
         row = dict(
