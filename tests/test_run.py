@@ -41,7 +41,8 @@ def test_contract_rerun_and_determinism(tmp_path, data_dir):
     assert list(summary.columns)[:13] == ["space", "task", "proxy", "n", "seeds", "spearman_mean", "spearman_std",
                                           "spearman_lo", "spearman_hi", "kendall_mean", "kendall_std", "kendall_lo",
                                           "kendall_hi"]
-    assert (summary["spearman_lo"] <= summary["spearman_mean"]).all()
+    finite = summary.dropna(subset=["spearman_mean"])
+    assert len(finite) and (finite["spearman_lo"] <= finite["spearman_mean"]).all()
     assert (a / "summary.md").exists() and (a / "run.json").exists()
     # reg_swap = swap x f(theta) <= swap, with the same Psi
     wide = scores.pivot_table(index=["seed", "arch"], columns="proxy", values="score")
