@@ -18,7 +18,7 @@ import torch
 
 from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
-from swapbench.data.images import BATCH_POLICIES, load_images
+from swapbench.data.images import load_images
 from swapbench.device import resolve_device, set_deterministic
 from swapbench.errors import SwapbenchError
 from swapbench.proxies.registry import ProxySpec, get_proxy
@@ -167,12 +167,7 @@ def plan_search(config: SearchConfig) -> SearchPlan:
         if name not in spec.options:
             raise SwapbenchError(f"--{name} applies to reg_swap; the fitness is '{spec.name}'")
         options.setdefault(spec.name, {})[name] = float(value)
-    batch_policy = config.batch_policy or protocol.batch_policy
-    if batch_policy not in BATCH_POLICIES:
-        raise SwapbenchError(f"unknown batch policy '{batch_policy}'; use {', '.join(BATCH_POLICIES)}")
-    batch_size = config.batch_size or protocol.batch_size or info.default_batch_size
-    if batch_size < 1:
-        raise SwapbenchError("--batch-size must be >= 1")
+    batch_size, batch_policy = protocol.batch_for(info.default_batch_size, config.batch_size, config.batch_policy)
     device = resolve_device(config.device)
     data_dir = resolve_data_dir(config.data_dir)
     notices: list[str] = []

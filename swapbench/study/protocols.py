@@ -28,6 +28,19 @@ class Protocol:
     def space_for(self, space: str) -> str:
         return self.space_variants.get(space, space)
 
+    def batch_for(self, task_batch_size: int, batch_size: int | None = None,
+                  batch_policy: str | None = None) -> tuple[int, str]:
+        """(batch size, batch policy): the explicit values, else the protocol's, else the task's batch size."""
+        from swapbench.data.images import BATCH_POLICIES
+
+        policy = batch_policy or self.batch_policy
+        if policy not in BATCH_POLICIES:
+            raise SwapbenchError(f"unknown batch policy '{policy}'; use {', '.join(BATCH_POLICIES)}")
+        size = batch_size or self.batch_size or task_batch_size
+        if size < 1:
+            raise SwapbenchError("--batch-size must be >= 1")
+        return size, policy
+
 
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p

@@ -20,7 +20,7 @@ from swapbench import __version__
 from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.fetch import run_needs
-from swapbench.data.images import BATCH_POLICIES, ImageSet, first_batch, load_images, make_batch
+from swapbench.data.images import ImageSet, first_batch, load_images, make_batch
 from swapbench.data.sources import item_state
 from swapbench.device import resolve_device, set_deterministic
 from swapbench.errors import Interrupted, StorageError, SwapbenchError
@@ -109,12 +109,7 @@ def plan_run(config: CorrelateConfig) -> Plan:
         raise SwapbenchError(f"--n-archs must be at least 3 to compute a rank correlation (got {config.n_archs})")
     if not config.seeds:
         raise SwapbenchError("no seeds given; pass e.g. --seeds 0-4")
-    batch_policy = config.batch_policy or protocol.batch_policy
-    if batch_policy not in BATCH_POLICIES:
-        raise SwapbenchError(f"unknown batch policy '{batch_policy}'; use {', '.join(BATCH_POLICIES)}")
-    batch_size = config.batch_size or protocol.batch_size or info.default_batch_size
-    if batch_size < 1:
-        raise SwapbenchError("--batch-size must be >= 1")
+    batch_size, batch_policy = protocol.batch_for(info.default_batch_size, config.batch_size, config.batch_policy)
     for name in config.proxy_options:
         if name not in config.proxies:
             raise SwapbenchError(f"option given for proxy '{name}', which is not in --proxies")
