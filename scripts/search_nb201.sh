@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NB201 search table (issue 12): SWAP-NAS evolution with reg_swap, swap and nwot as fitness, 5 seeds each, on
+# NB201 search table: SWAP-NAS evolution with reg_swap, swap and nwot as fitness, 5 seeds each, on
 # CIFAR-10, CIFAR-100 and ImageNet16-120, each beside random search with the same number of distinct
 # evaluations; then results/search-nb201/table.md. Budget (a CPU budget, not the paper's): P=10, C=10,
 # 4 mutations per cycle, crossover 0.5 (at most 70 fitness calls per search). Extra arguments are passed to

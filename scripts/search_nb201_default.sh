@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12 acceptance: the default search on NB201 / CIFAR-10, five seeds, random search beside it; regenerates
+# The default search on NB201 / CIFAR-10, five seeds, random search beside it; regenerates
 # results/search-nb201-default/. Its own cache (results/search-nb201-default/cache.sqlite, not committed), so
 # a first run measures the full cost; a re-run recomputes nothing.
 set -euo pipefail
