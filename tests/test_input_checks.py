@@ -4,10 +4,10 @@ options, seeds, score caches that are not ours, output locations; and nested sam
 from __future__ import annotations
 
 import errno
-import json
 import sqlite3
 
 import pytest
+from test_data import fake_data_dir
 
 from swapbench.data.benchmarks import load_json, load_truth
 from swapbench.errors import DataError, StorageError, SwapbenchError
@@ -59,13 +59,11 @@ def test_constant_accuracy_column(tmp_path):
 
 
 def test_nbsz_null_accuracies_are_dropped_with_a_notice(tmp_path):
-    folder = tmp_path / "nas-bench-suite-zero"
-    folder.mkdir()
     entries = {A: {"val_accuracy": 90.0, "params": 1.0}, B: {"val_accuracy": None, "params": 2.0},
                C: {"val_accuracy": 70.0, "params": 3.0}, D: {"val_accuracy": 60.0, "params": 4.0}}
-    (folder / "zc_nasbench201.json").write_text(json.dumps({"cifar10": entries}))
+    data_dir = fake_data_dir(tmp_path, entries)
     load_json.cache_clear()
-    truth = load_truth(NB201, "cifar10", tmp_path)
+    truth = load_truth(NB201, "cifar10", data_dir)
     assert truth.keys == [A, C, D]
     assert truth.stored["params"].tolist() == [1.0, 3.0, 4.0]  # the peer's scores stay aligned
     assert any("dropped 1 of 4" in n for n in truth.notices)
@@ -184,9 +182,7 @@ def test_write_faults_name_the_file_and_the_way_out(tmp_path):
 
 
 def test_nbsz_table_of_the_wrong_shape(tmp_path):
-    folder = tmp_path / "nas-bench-suite-zero"
-    folder.mkdir()
-    (folder / "zc_nasbench201.json").write_text('{"cifar10": [1, 2, 3]}')
+    data_dir = fake_data_dir(tmp_path, [1, 2, 3])
     load_json.cache_clear()
     with pytest.raises(DataError, match="holds a list, not a table of architectures"):
-        load_truth(NB201, "cifar10", tmp_path)
+        load_truth(NB201, "cifar10", data_dir)

@@ -27,7 +27,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -37,13 +36,11 @@ from swapbench.spaces.base import SearchSpace, TaskInfo, literal
 from swapbench.spaces.nb301 import (
     CONCAT,
     NODES,
+    DartsCells,
     Genotype,
     _check_cell,
     _genotype_fields,
     build_cells,
-    crossover_cells,
-    mutate_cells,
-    random_cells,
 )
 from swapbench.spaces.nb301 import OPS as NB301_OPS
 
@@ -142,7 +139,9 @@ class SwapCellNetwork(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-class DartsSpace(SearchSpace):
+class DartsSpace(DartsCells, SearchSpace):
+    n_ops = len(OPS)  # the NB301 ops and `none`
+    genotype = staticmethod(to_genotype)
     network: str = "eval"  # eval (DARTS CIFAR evaluation network) or swap (official SWAP one-cell network)
     channels: int = 36
     layers: int = 20
@@ -171,19 +170,6 @@ class DartsSpace(SearchSpace):
             return SwapCellNetwork(genotype, info.num_classes or 10, c=self.channels, layers=self.layers).train()
         return DartsNetwork(genotype, info.num_classes or 10, c=self.channels, layers=self.layers,
                             auxiliary=self.auxiliary).train()
-
-    def random_arch(self, rng: np.random.Generator) -> Arch:
-        """Per node: two distinct predecessors and one of the 8 ops each, uniformly."""
-        return random_cells(rng, len(OPS))
-
-    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        return mutate_cells(arch, rng, len(OPS))
-
-    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> tuple[Arch, Arch]:
-        return crossover_cells(a, b, rng)
-
-    def describe(self, arch: Arch) -> dict[str, str]:
-        return {"key": self.canonical_key(arch), "genotype": str(to_genotype(arch))}
 
     def variant(self, channels: int | None = None, layers: int | None = None) -> DartsSpace:
         """The same space on a network of another size, under its own name (its own cache keys)."""

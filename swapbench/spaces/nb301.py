@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ast
 from collections import namedtuple
+from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -330,7 +332,31 @@ def build_darts_search_network(arch: Arch | Genotype, c: int = 3, layers: int = 
 # ---------------------------------------------------------------------------------------------
 
 
-class NB301Space(SearchSpace):
+class DartsCells:
+    """Sampling, mutation, crossover and description of DARTS-style cells (each node: two distinct
+    predecessors, an op each), for the spaces whose cells differ only in their op table."""
+
+    n_ops: ClassVar[int]
+    genotype: ClassVar[Callable[[Arch], Genotype]]
+
+    def random_arch(self, rng: np.random.Generator) -> Arch:
+        """Per node: two distinct inputs among its predecessors and an op each (DARTS / NB301 sampling)."""
+        return random_cells(rng, self.n_ops)
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        return mutate_cells(arch, rng, self.n_ops)
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> tuple[Arch, Arch]:
+        return crossover_cells(a, b, rng)
+
+    def describe(self, arch: Arch) -> dict[str, str]:
+        return {"key": self.canonical_key(arch), "genotype": str(type(self).genotype(arch))}
+
+
+class NB301Space(DartsCells, SearchSpace):
+    n_ops = len(OPS)
+    genotype = staticmethod(to_genotype)
+
     def parse(self, key: str, data_dir: Path | None = None) -> Arch:
         text = str(key).strip()
         if text.startswith("Genotype"):
@@ -350,18 +376,6 @@ class NB301Space(SearchSpace):
         info = self.task(task)
         return NB301Network(arch, num_classes=info.num_classes or 10).train()
 
-    def random_arch(self, rng: np.random.Generator) -> Arch:
-        """Per node: two distinct inputs among its predecessors and an op each (DARTS / NB301 sampling)."""
-        return random_cells(rng, len(OPS))
-
-    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        return mutate_cells(arch, rng, len(OPS))
-
-    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> tuple[Arch, Arch]:
-        return crossover_cells(a, b, rng)
-
-    def describe(self, arch: Arch) -> dict[str, str]:
-        return {"key": self.canonical_key(arch), "genotype": str(to_genotype(arch))}
 
 
 SPACE = register_space(
