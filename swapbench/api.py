@@ -32,7 +32,7 @@ from swapbench.study.regress import load_stored, moved_cells
 from swapbench.study.runner import build_network as _build
 from swapbench.study.runner import plan_run, score_arch, writable_dir
 
-__all__ = ["Score", "Result", "Regression", "build_network", "score", "correlate", "study", "regress", "report",
+__all__ = ["Score", "Result", "Regression", "build_network", "score", "correlate", "study", "regress", "rerender",
            "execution", "ablation_input_size", "ablation_regularisation", "search", "size_control"]
 
 
@@ -125,8 +125,6 @@ def correlate(space: str, task: str, metrics: Sequence[str] = ("swap", "reg_swap
     """Score sampled architectures of one (space, task) and correlate them with accuracy: a one-column study.
     With `out`, the directory is checked to be writable before any scoring and the run is written there."""
     get_protocol(protocol)
-    if out is not None:
-        writable_dir(Path(out))
     options = dict(options or {})
     for name in options:
         if name not in metrics:
@@ -145,7 +143,12 @@ def correlate(space: str, task: str, metrics: Sequence[str] = ("swap", "reg_swap
         raise SwapbenchError("no seeds given; pass e.g. --seeds 0-4")
     run = RunOptions(limit_archs=limit_archs, data_dir=data_dir, threads=(exec_options or ExecOptions()).threads,
                      execution=exec_options or ExecOptions())
-    return _finish(Result(run_study(spec, run, display, command, kind="correlate")), out)
+    return _finish(Result(run_study(spec, run, display, command, kind="correlate", ready=_check_out(out))), out)
+
+
+def _check_out(out: str | Path | None) -> Any:
+    """After the inputs are checked, before scoring: the output directory must take files."""
+    return None if out is None else (lambda: writable_dir(Path(out)))
 
 
 def _finish(result: Result, out: str | Path | None) -> Result:
@@ -173,12 +176,11 @@ def study(config: str | Path | StudyConfig, *, limit_archs: int | None = None, s
     reference = reference or spec.reference
     if reference and not Path(reference).is_file():
         raise SwapbenchError(f"reference table {reference} not found")
-    if out is not None:
-        writable_dir(Path(out))
     exec_options = exec_options or ExecOptions()
     run = RunOptions(limit_archs=limit_archs, seeds=list(seeds) if seeds else None, data_dir=data_dir,
                      device=device, threads=exec_options.threads, cache=cache, execution=exec_options)
-    return _finish(Result(run_study(spec, run, display, command, kind="study"), reference), out)
+    return _finish(Result(run_study(spec, run, display, command, kind="study", ready=_check_out(out)), reference),
+                   out)
 
 
 @dataclass
@@ -225,7 +227,7 @@ def regress(results_dir: str | Path, *, tolerance: float = 0.02, cache: str | No
     return Regression(stored, result, tolerance, moved_cells(stored, result.summary, tolerance))
 
 
-def report(run_dir: str | Path, reference: str | None = None) -> dict[str, Any]:
+def rerender(run_dir: str | Path, reference: str | None = None) -> dict[str, Any]:
     """Re-render every table and figure of a stored run directory from its scores (no rescoring)."""
     from swapbench.report.rerender import rerender
 
@@ -238,9 +240,9 @@ def ablation_input_size(config: Any, *, exec_options: ExecOptions | None = None,
     from swapbench.report.ablation import write_input_size
     from swapbench.study.ablation import plan_input_size, run_input_size
 
+    iplan = plan_input_size(config)
     if out is not None:
         writable_dir(Path(out))
-    iplan = plan_input_size(config)
     exec_options = exec_options or ExecOptions()
     result = Result(run_input_size(iplan, RunOptions(threads=exec_options.threads, execution=exec_options),
                                    display, command))
@@ -266,9 +268,9 @@ def ablation_regularisation(config: Any, *, exec_options: ExecOptions | None = N
         run_regularisation,
     )
 
+    rplan = plan_regularisation(config)
     if out is not None:
         writable_dir(Path(out))
-    rplan = plan_regularisation(config)
     exec_options = exec_options or ExecOptions()
     result = Result(run_regularisation(rplan, RunOptions(threads=exec_options.threads, execution=exec_options),
                                        display, command))
@@ -289,10 +291,10 @@ def search(config: Any, *, display: Display | None = None, command: str | None =
     from swapbench.study.config import default_cache
     from swapbench.study.engine import Silent
 
-    if out is not None:
-        writable_dir(Path(out))
     display = display or Silent()
     splan = plan_search(config)
+    if out is not None:
+        writable_dir(Path(out))
     for notice in splan.notices:
         display.notice(notice)
     store = ScoreCache(Path(config.cache) if config.cache else default_cache())
@@ -321,10 +323,10 @@ def size_control(config: Any, *, display: Display | None = None, command: str | 
     from swapbench.study.config import default_cache
     from swapbench.study.engine import Silent
 
-    if out is not None:
-        writable_dir(Path(out))
     display = display or Silent()
     total = len(config.grid()) * len(config.seeds) * config.evolution.max_evaluations()
+    if out is not None:
+        writable_dir(Path(out))
     store = ScoreCache(Path(config.cache) if config.cache else default_cache())
     try:
         with display.track_growing(f"size control {config.space}/{config.task}", total) as advance:

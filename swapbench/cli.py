@@ -190,8 +190,8 @@ def print_done(result, directory) -> None:
     ex = result.meta.get("execution") or {}
     reused = sum(c["reused"] for c in result.meta["columns"])
     where = f" ({ex.get('backend')}, {ex.get('workers')} worker(s))" if result.computed else ""
-    out.print(f"computed {result.computed} scores{where}, reused {reused} from the cache "
-              f"in {ex.get('wall_seconds', 0.0):.1f}s; results in {directory}/")
+    out.print(f"computed {result.computed} scores, reused {reused} from the cache in "
+              f"{ex.get('wall_seconds', 0.0):.1f}s{where}; results in {directory}/")
 
 
 @app.command()
@@ -278,7 +278,7 @@ def report_cmd(
     """Re-render every table and figure of a stored run from its scores, without rescoring."""
     import swapbench.api as api
 
-    info = api.report(run_dir, reference)
+    info = api.rerender(run_dir, reference)
     for path in info.get("written", []):
         out.print(f"  {path}", markup=False, highlight=False)
     out.print(f"re-rendered {info.get('kind', 'run')} in {run_dir}/ from its stored scores", markup=False,

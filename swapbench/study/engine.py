@@ -94,9 +94,11 @@ def plan_study(configs: list[CorrelateConfig]) -> list[Plan]:
 
 
 def run_study(study: StudyConfig, options: RunOptions | None = None, display: Display | None = None,
-              command: str | None = None, kind: str = "study", plans: list[Plan] | None = None) -> StudyResult:
+              command: str | None = None, kind: str = "study", plans: list[Plan] | None = None,
+              ready: Callable[[], None] | None = None) -> StudyResult:
     """Plan, score everything not cached (committing each score at once), and gather the results.
-    `plans` lets a caller adjust the planned samples first (the regulariser ablation's disjoint groups)."""
+    `plans` lets a caller adjust the planned samples first (the regulariser ablation's disjoint groups);
+    `ready` runs once every input is checked and before any scoring (e.g. to check the output directory)."""
     options = options or RunOptions()
     display = display or Silent()
     if plans is None:
@@ -104,6 +106,8 @@ def run_study(study: StudyConfig, options: RunOptions | None = None, display: Di
             study, limit_archs=options.limit_archs, seeds=options.seeds, data_dir=options.data_dir,
             threads=options.threads, device=options.device, cache=str(options.cache_path(study)),
             protocol=options.protocol))
+    if ready is not None:
+        ready()
     for plan in plans:
         for notice in plan.notices:
             display.notice(f"{plan.space.name}/{plan.config.task}: {notice}" if len(plans) > 1 else notice)
