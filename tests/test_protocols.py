@@ -43,8 +43,8 @@ def test_protocol_settings_land_in_the_key_and_run_json(name, data_dir):
     from swapbench.study.engine import StudyResult
 
     study = StudyConfig(name="t", columns=[Column("nb201", "cifar10")], protocol=name)
-    timing = dict(column="nb201/cifar10", arch_seconds=0.0, compute_seconds=0.0, computed_this_run=0, reused=0, finished_after=0.0,
-                  per_metric={})
+    timing = dict(column="nb201/cifar10", arch_seconds=0.0, compute_seconds=0.0, computed_this_run=0, reused=0,
+                  finished_after=0.0, per_metric={})
     meta = run_metadata(study, [plan], StudyResult(None, None, None, [timing]), None, "swapbench correlate ...",
                         RunOptions())
     column = meta["columns"][0]
