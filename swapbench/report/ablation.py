@@ -222,5 +222,9 @@ def rerender_ablation(directory: Path) -> str:
         info.setdefault("truth", meta.get("data", {}).get("truth", {}).get("name"))
         info.setdefault("batch_size", meta.get("resolved", {}).get("batch_size"))
         info.setdefault("repeats", meta.get("resolved", {}).get("proxy_options", {}).get("swap", {}).get("repeats"))
+        if info["grid"] and len(info["grid"][0]) == 3:  # rows stored without the paper's values: look them up
+            published = {(g.block, g.mu, g.sigma): g.paper
+                         for g in ab.default_grid(info["config"]["space"], None)[0]} if info.get("paper_table") else {}
+            info["grid"] = [[b, m, sg, published.get((b, m, sg))] for b, m, sg in info["grid"]]
         render_regularisation(legacy, meta, directory)
     return f"ablation-{info['kind']} (stored before the common format: scores.csv)"

@@ -133,6 +133,8 @@ def rerender_search(directory: Path, meta: dict) -> str:
         atomic_write(directory / "summary.md", size_control_markdown(summary, config["space"], config["task"]))
         return "size-control"
     results = pd.read_csv(directory / "search.csv")
+    if "size" not in results.columns and "params_m" in results.columns:  # stored before sizes had units
+        results = results.rename(columns={"params_m": "size"}).assign(size_unit="millions")
     trajectory = pd.read_csv(directory / "trajectory.csv")
     render_search(results, trajectory, search_title(config), directory)
     return "search"
