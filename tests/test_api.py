@@ -68,7 +68,8 @@ def test_report_rerenders_from_scores_alone(small_run):
     pd.testing.assert_frame_equal(pd.read_csv(run / "summary.csv"), before)
     assert (run / "summary.md").is_file() and (run / "correlations.csv").is_file()
     with pytest.raises(SwapbenchError, match="not a run directory"):
-        swapbench.rerender(out)
+        swapbench.rerender(run / "figures")
+    assert swapbench.rerender(out)["kind"] == "1 runs"  # a directory of runs: each of them
 
 
 def test_study_and_correlate_write_the_same_files(small_run, tmp_path, data_dir):
@@ -90,3 +91,18 @@ def test_bad_input_fails_before_work(tmp_path):
     with pytest.raises(SwapbenchError, match="unknown proxy"):
         swapbench.correlate("nb201", "cifar10", ["swapp"], cache=str(tmp_path / "c.sqlite"))
     assert not (tmp_path / "c.sqlite").exists()
+
+
+def test_the_readme_example_runs(tmp_path, data_dir):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, SWAPBENCH_DATA=str(data_dir), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "python_api.py"), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "parameters" in proc.stdout and "'swap'" in proc.stdout and "reg_swap" in proc.stdout
+    assert CONTRACT <= {p.name for p in (tmp_path / "run").iterdir()}
