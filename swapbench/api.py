@@ -33,7 +33,7 @@ from swapbench.study.runner import build_network as _build
 from swapbench.study.runner import plan_run, score_arch, writable_dir
 
 __all__ = ["Score", "Result", "Regression", "build_network", "score", "correlate", "study", "regress", "rerender",
-           "execution", "ablation_input_size", "ablation_regularisation", "search", "size_control"]
+           "execution", "validate", "ablation_input_size", "ablation_regularisation", "search", "size_control"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,40 @@ def correlate(space: str, task: str, metrics: Sequence[str] = ("swap", "reg_swap
 def _check_out(out: str | Path | None) -> Any:
     """After the inputs are checked, before scoring: the output directory must take files."""
     return None if out is None else (lambda: writable_dir(Path(out)))
+
+
+def validate(space: str, task: str, metrics: Sequence[str] | None = None, *, n_archs: int = 1000, seed: int = 0,
+             protocol: str = "nbsz", device: str = "auto", data_dir: str | None = None, cache: str | None = None,
+             exec_options: ExecOptions | None = None, display: Display | None = None, command: str | None = None,
+             out: str | Path | None = None) -> tuple[Result, pd.DataFrame]:
+    """Our scores against the scores NAS-Bench-Suite-Zero stores for the same architectures (every stored
+    metric we implement, by default): a correlate run on the NB-SZ table plus the comparison table."""
+    from swapbench.proxies import list_proxies
+    from swapbench.study.validate import compare_stored, stored_frame
+
+    probe = plan_run(CorrelateConfig(space=space, task=task, proxies=["params"], n_archs=3, seeds=[seed],
+                                     data_dir=data_dir, device=device))
+    available = [m for m in list_proxies() if m in probe.truth.stored]
+    if not available:
+        raise SwapbenchError(f"the ground truth of {space}/{task} stores no metric scores to validate against")
+    names = list(metrics or available)
+    missing = [m for m in names if m not in available]
+    if missing:
+        raise SwapbenchError(f"no stored scores for {', '.join(missing)} in {space}/{task}; stored: "
+                             f"{', '.join(available)}")
+    result = correlate(space, task, names, n_archs=n_archs, seeds=[seed], protocol=protocol, device=device,
+                       data_dir=data_dir, cache=cache, exec_options=exec_options, display=display,
+                       command=command, out=out)
+    result.meta["kind"] = "validate"
+    stored = stored_frame(probe.truth, names)
+    if out is None:
+        return result, compare_stored(result.scores, stored)
+    from swapbench.report.tables import write_json
+    from swapbench.report.validate import write_validation
+
+    write_json(result.meta, Path(out) / "run.json")
+    return result, write_validation(result.scores, stored, Path(out), f"{space}-{task}: agreement with the stored "
+                                                                     "scores")
 
 
 def _finish(result: Result, out: str | Path | None) -> Result:

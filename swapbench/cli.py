@@ -270,6 +270,37 @@ def regress(
               f"(largest |Δ| {check.largest_delta:.4f})")
 
 
+@app.command()
+def validate(
+    space: str = typer.Option(..., "--space", help="search space with a NAS-Bench-Suite-Zero table"),
+    task: str = typer.Option(..., "--task", help="task / dataset of the space"),
+    metrics: str = typer.Option(None, "--metrics", help="comma-separated (default: every stored metric we have)"),
+    n_archs: int = typer.Option(1000, "--n-archs", min=3, help="architectures (capped at the table)"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the sample, the batches and the inits"),
+    protocol: str = typer.Option("nbsz", "--protocol", help=PROTOCOL_HELP),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
+    out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/validate-SPACE-TASK)"),
+    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
+    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+) -> None:
+    """Our metrics against the scores NAS-Bench-Suite-Zero stores for the same architectures."""
+    import swapbench.api as api
+    from swapbench.report.tables import rich_table
+
+    directory = out_dir or f"runs/validate-{space}-{task}"
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    result, table = api.validate(space, task, names, n_archs=n_archs, seed=seed, protocol=protocol, device=device,
+                                 data_dir=data_dir, cache=cache, exec_options=exec_options(backend, workers, threads,
+                                                                                           None),
+                                 display=display(), command=command_line(), out=directory)
+    out.print(rich_table(table.drop(columns=["seed"]), f"{space}/{task}: ours vs the stored scores, protocol "
+                                                       f"{protocol}"))
+    print_done(result, directory)
+
+
 @app.command("report")
 def report_cmd(
     run_dir: str = typer.Argument(..., help="a run directory (run.json and scores), e.g. results/ci"),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import swapbench
+import swapbench.api
 from swapbench.errors import SwapbenchError
 
 CONTRACT = {"run.json", "scores.csv.gz", "correlations.csv", "summary.csv", "summary.md"}
@@ -69,7 +70,7 @@ def test_report_rerenders_from_scores_alone(small_run):
     assert (run / "summary.md").is_file() and (run / "correlations.csv").is_file()
     with pytest.raises(SwapbenchError, match="not a run directory"):
         swapbench.rerender(run / "figures")
-    assert swapbench.rerender(out)["kind"] == "1 runs"  # a directory of runs: each of them
+    assert swapbench.rerender(out)["kind"] == "1 run(s)"  # a directory of runs: each of them
 
 
 def test_study_and_correlate_write_the_same_files(small_run, tmp_path, data_dir):
@@ -106,3 +107,19 @@ def test_the_readme_example_runs(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr
     assert "parameters" in proc.stdout and "'swap'" in proc.stdout and "reg_swap" in proc.stdout
     assert CONTRACT <= {p.name for p in (tmp_path / "run").iterdir()}
+
+
+def test_validate_compares_with_the_stored_scores(tmp_path, data_dir):
+    result, table = swapbench.api.validate("nb201", "cifar10", ["params", "flops"], n_archs=6, data_dir=str(data_dir),
+                                           cache=str(tmp_path / "c.sqlite"), out=tmp_path / "v")
+    assert list(table["metric"]) == ["params", "flops"] and set(table["n"]) == {6}
+    # parameter and FLOP counts are deterministic: our ranking is the stored one
+    assert (table["spearman_ours_stored"] > 0.99).all()
+    files = {p.name for p in (tmp_path / "v").iterdir()}
+    assert {"validation.csv", "validation.md", "stored.csv.gz"} | CONTRACT <= files
+    (tmp_path / "v" / "validation.csv").unlink()
+    swapbench.rerender(tmp_path / "v")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "v" / "validation.csv"), table, check_exact=False, atol=1e-4,
+                                  check_dtype=False)
+    with pytest.raises(SwapbenchError, match="no stored scores for swap"):
+        swapbench.api.validate("nb201", "cifar10", ["swap"], data_dir=str(data_dir), cache=str(tmp_path / "c.sqlite"))

@@ -19,7 +19,7 @@ def rerender(directory: Path, reference: str | None = None) -> dict[str, Any]:
         runs = sorted(p.parent for p in directory.glob("*/run.json"))
         if runs:  # a directory of runs (e.g. one search per task and metric): each of them
             done = [rerender(run, reference) for run in runs]
-            return dict(kind=f"{len(runs)} runs", written=[w for d in done for w in d["written"]])
+            return dict(kind=f"{len(runs)} run(s)", written=[w for d in done for w in d["written"]])
     meta = read_meta(directory)
     started = time.time() - 1.0  # (file systems with coarse timestamps)
     if "ablation" in meta:
