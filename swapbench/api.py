@@ -77,11 +77,13 @@ class Result:
 
 
 def execution(backend: str | None = None, workers: int | None = None, threads: int | None = None,
-              ray_address: str | None = None) -> ExecOptions:
-    """Where scoring runs; the backend defaults to `process` when more than one worker is asked for."""
+              ray_address: str | None = None, workers_per_gpu: int | None = None) -> ExecOptions:
+    """Where scoring runs; the backend defaults to `process` when more than one worker (or several per GPU)
+    is asked for."""
     if backend is None:
-        backend = "process" if (workers or 1) > 1 else "local"
-    options = ExecOptions(backend=backend, workers=workers, threads=threads, ray_address=ray_address)
+        backend = "process" if (workers or 1) > 1 or workers_per_gpu else "local"
+    options = ExecOptions(backend=backend, workers=workers, threads=threads, ray_address=ray_address,
+                          workers_per_gpu=workers_per_gpu)
     options.check()
     return options
 

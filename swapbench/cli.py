@@ -94,14 +94,16 @@ PROTOCOL_HELP = "named settings: paper, swap-official or nbsz (see `swapbench pr
 
 
 WORKERS_HELP = "parallel workers (default 1; with --device cuda, one per visible GPU)"
+WPG_HELP = "worker processes per visible GPU with --device cuda (small networks leave a big card idle)"
 BACKEND_HELP = "local (this process), process (--workers processes) or ray (a Ray cluster)"
 
 
-def exec_options(backend: str | None, workers: int | None, threads: int | None, ray_address: str | None):
-    """--backend defaults to `process` when --workers > 1 is given, else `local`."""
+def exec_options(backend: str | None, workers: int | None, threads: int | None, ray_address: str | None,
+                 workers_per_gpu: int | None = None):
+    """--backend defaults to `process` when --workers > 1 (or --workers-per-gpu) is given, else `local`."""
     from swapbench.api import execution
 
-    return execution(backend, workers, threads, ray_address)
+    return execution(backend, workers, threads, ray_address, workers_per_gpu)
 
 
 def command_line() -> str:
@@ -163,6 +165,7 @@ def correlate(
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/SPACE-TASK)"),
     cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers_per_gpu: int = typer.Option(None, "--workers-per-gpu", min=1, help=WPG_HELP),
     workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
@@ -179,7 +182,7 @@ def correlate(
         space, task, parse_proxies(proxies), n_archs=n_archs, seeds=parse_seeds(seeds), protocol=protocol,
         batch_size=batch_size, batch_policy=batch_policy, repeats=repeats, options=parse_options(option),
         truth=truth, arch_column=arch_column, acc_column=acc_column, device=device, data_dir=data_dir, cache=cache,
-        exec_options=exec_options(backend, workers, threads, ray_address), display=display(),
+        exec_options=exec_options(backend, workers, threads, ray_address, workers_per_gpu), display=display(),
         command=command_line(), out=directory)
     title = f"{space} / {task}, protocol {protocol}: Spearman and Kendall over {len(parse_seeds(seeds))} seed(s)"
     out.print(rich_table(interval_columns(result.summary.drop(columns=["space", "task"])), title))
@@ -209,6 +212,7 @@ def study(
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda (default: the config's)"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers_per_gpu: int = typer.Option(None, "--workers-per-gpu", min=1, help=WPG_HELP),
     workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
@@ -225,8 +229,8 @@ def study(
     directory = out_dir or spec.out or f"runs/study-{spec.name}"
     result = api.study(spec, limit_archs=limit_archs, seeds=parse_seeds(seeds) if seeds else None,
                        reference=reference, device=device, data_dir=data_dir, cache=cache,
-                       exec_options=exec_options(backend, workers, threads, ray_address), display=display(),
-                       command=command_line(), out=directory)
+                       exec_options=exec_options(backend, workers, threads, ray_address, workers_per_gpu),
+                       display=display(), command=command_line(), out=directory)
     table = order_by_mean(pivot(result.summary))
     table.columns = [f"{s}/{t}" for s, t in table.columns]
     table.insert(0, "metric", table.index)

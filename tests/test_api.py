@@ -123,3 +123,16 @@ def test_validate_compares_with_the_stored_scores(tmp_path, data_dir):
                                   check_dtype=False)
     with pytest.raises(SwapbenchError, match="no stored scores for swap"):
         swapbench.api.validate("nb201", "cifar10", ["swap"], data_dir=str(data_dir), cache=str(tmp_path / "c.sqlite"))
+
+
+def test_workers_per_gpu(monkeypatch):
+    from swapbench.api import execution
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    options = execution(workers_per_gpu=3)
+    assert options.backend == "process" and options.resolved_workers("cuda") == 6  # 3 on each of 2 GPUs
+    assert execution(workers=4, workers_per_gpu=3).resolved_workers("cuda") == 4  # --workers wins
+    with pytest.raises(SwapbenchError, match="needs --device cuda"):
+        options.resolved_workers("cpu")
+    with pytest.raises(SwapbenchError, match="needs worker processes"):
+        execution(backend="local", workers_per_gpu=2)

@@ -50,14 +50,18 @@ class ExecOptions:
     threads: int | None = None  # torch CPU threads per worker; None: cores // workers
     chunk: int | None = None  # architectures per job; None: 1 in-process, 4 otherwise
     ray_address: str | None = None  # None: start a local Ray instance on this machine
+    workers_per_gpu: int | None = None  # worker processes sharing each visible GPU (small networks, big cards)
 
     def resolved_workers(self, device_type: str) -> int:
+        if self.workers_per_gpu is not None and device_type != "cuda":
+            raise SwapbenchError("--workers-per-gpu shares GPUs between workers; it needs --device cuda (or auto "
+                                 "on a machine with a GPU)")
         if self.workers is not None:
             if self.workers < 1:
                 raise SwapbenchError("--workers must be >= 1")
             return self.workers
         if device_type == "cuda" and self.backend != "local":
-            return max(1, torch.cuda.device_count())
+            return max(1, torch.cuda.device_count()) * (self.workers_per_gpu or 1)
         return 1
 
     def resolved_threads(self, workers: int) -> int:
@@ -72,6 +76,10 @@ class ExecOptions:
             raise SwapbenchError(f"unknown backend '{self.backend}'; use {', '.join(BACKENDS)}")
         if self.chunk is not None and self.chunk < 1:
             raise SwapbenchError("--chunk must be >= 1")
+        if self.workers_per_gpu is not None and self.workers_per_gpu < 1:
+            raise SwapbenchError("--workers-per-gpu must be >= 1")
+        if self.workers_per_gpu is not None and self.backend == "local":
+            raise SwapbenchError("--workers-per-gpu needs worker processes (--backend process or ray)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +184,8 @@ def run_jobs(plans: list[Plan], jobs: list[Job], options: ExecOptions,
     if options.backend == "process":
         _run_processes(configs, jobs, workers, threads, device_type, on_result)
     else:
-        _run_ray(configs, jobs, workers, threads, device_type, options.ray_address, on_result)
+        _run_ray(configs, jobs, workers, threads, device_type, options.ray_address, on_result,
+                 options.workers_per_gpu)
     return dict(backend=options.backend, workers=workers, threads=threads)
 
 
@@ -212,7 +221,8 @@ def _run_processes(configs: list[CorrelateConfig], jobs: list[Job], workers: int
 
 
 def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int, device_type: str,
-             address: str | None, on_result: Callable[[Job, list[Score]], None]) -> None:
+             address: str | None, on_result: Callable[[Job, list[Score]], None],
+             workers_per_gpu: int | None = None) -> None:
     try:
         import ray
     except ImportError:
@@ -225,7 +235,7 @@ def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, thre
             ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        gpus = 1 if device_type == "cuda" else 0
+        gpus = 1 / (workers_per_gpu or 1) if device_type == "cuda" else 0  # Ray packs K workers on a GPU
         remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=2)(_ray_job)
         refs = {}
         config_refs = [ray.put(c) for c in configs]
