@@ -16,7 +16,7 @@ setup:
 	else echo "no ../shared/data here: fetch the data with '$(VENV)/bin/swapbench data fetch' (see README, Quick start)"; fi
 
 test:
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "slow or not slow"
 	@if [ -d "$(SHARED_DATA)" ]; then $(VENV)/bin/swapbench regress results/ci --workers 2; \
 	else echo "regress results/ci skipped: it reruns a study computed on ../shared/data, which is absent"; fi
 

@@ -1,4 +1,5 @@
-"""The paper's ablations: |A| and Psi by hand, the regulariser grid, disjoint groups, the two CLI commands."""
+"""The paper's ablations: |A| and Psi by hand, the regulariser grid, disjoint groups, the two CLI commands (in this
+process, on the synthetic data dir; one bad-input case in a real process)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, run_main
 from torch import nn
 
 from swapbench.errors import SwapbenchError
 from swapbench.proxies.swap import count_patterns
 from swapbench.study import ablation as ab
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def swapbench(*args: str) -> subprocess.CompletedProcess:
+    """`swapbench ARGS` in this process."""
+    return run_main(list(args))
+
+
+def swapbench_process(*args: str) -> subprocess.CompletedProcess:
+    """`python -m swapbench.cli ARGS` in a process of its own."""
     return subprocess.run([sys.executable, "-m", "swapbench.cli", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
 
@@ -154,9 +163,10 @@ def test_disjoint_groups_are_disjoint_and_deterministic():
 # against the metrics
 
 
-def test_size_variants_match_the_metrics(tmp_path, data_dir, one_thread):
+def test_size_variants_match_the_metrics(tmp_path, synthetic_data_dir, one_thread):
     """At the images' own size the ablation scores `swap` and `std_patterns` themselves; |A| and Psi there are
     the one-forward counts of `pattern_counts` on the same Gaussian-initialised network and batch."""
+    data_dir = synthetic_data_dir
     from swapbench.proxies.swap import gaussian_init
     from swapbench.study.runner import _batch, build_network, score_arch, sized_batch
 
@@ -186,7 +196,8 @@ def test_size_variants_match_the_metrics(tmp_path, data_dir, one_thread):
 # CLI
 
 
-def test_cli_input_size_end_to_end(tmp_path, data_dir):
+def test_cli_input_size_end_to_end(tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     out, cache = tmp_path / "out", tmp_path / "cache.sqlite"
     args = ["ablation", "input-size", "--n-archs", "4", "--sizes", "3,15,16", "--batch-size", "8", "--threads", "1",
             "--device", "cpu", "--out", str(out), "--cache", str(cache), "--data-dir", str(data_dir)]
@@ -226,7 +237,8 @@ def test_cli_input_size_end_to_end(tmp_path, data_dir):
     assert pd.read_csv(out / "summary.csv")["effective_size"].tolist() == [16, 16, 16]
 
 
-def test_cli_regularisation_end_to_end(tmp_path, data_dir):
+def test_cli_regularisation_end_to_end(tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     out, cache = tmp_path / "reg", tmp_path / "cache.sqlite"
     proc = swapbench("ablation", "regularisation", "--space", "nb201", "--groups", "2", "--group-size", "3",
                      "--batch-size", "8", "--threads", "1", "--device", "cpu", "--out", str(out),
@@ -268,13 +280,13 @@ def test_cli_regularisation_end_to_end(tmp_path, data_dir):
         (["regularisation", "--space", "nb201", "--mus", "1"], ["--sigmas"]),
     ],
 )
-def test_cli_bad_input_is_one_line(args, needles, tmp_path, data_dir, monkeypatch, capsys):
+def test_cli_bad_input_is_one_line(args, needles, tmp_path, synthetic_data_dir, monkeypatch, capsys):
     """In-process through `main()` (the console entry point), which prints the one-line error."""
     from swapbench.cli import main
 
     monkeypatch.setattr(sys, "argv", ["swapbench", "ablation", *args, "--out", str(tmp_path / "o"),
-                                      "--cache", str(tmp_path / "c.sqlite"), "--data-dir", str(data_dir),
-                                      "--threads", "1"])
+                                      "--cache", str(tmp_path / "c.sqlite"), "--data-dir",
+                                      str(synthetic_data_dir), "--threads", "1"])
     with pytest.raises(SystemExit) as exit_info:
         main()
     captured = capsys.readouterr()
@@ -286,9 +298,10 @@ def test_cli_bad_input_is_one_line(args, needles, tmp_path, data_dir, monkeypatc
     assert not (tmp_path / "c.sqlite").exists()
 
 
-def test_cli_bad_size_in_a_real_process(tmp_path, data_dir):
-    proc = swapbench("ablation", "input-size", "--sizes", "0", "--out", str(tmp_path / "o"),
-                     "--cache", str(tmp_path / "c.sqlite"), "--data-dir", str(data_dir))
+@pytest.mark.slow  # a Python process that imports torch
+def test_cli_bad_size_in_a_real_process(tmp_path, synthetic_data_dir):
+    proc = swapbench_process("ablation", "input-size", "--sizes", "0", "--out", str(tmp_path / "o"),
+                             "--cache", str(tmp_path / "c.sqlite"), "--data-dir", str(synthetic_data_dir))
     assert_one_line_error(proc, "--sizes")
     assert not (tmp_path / "c.sqlite").exists()
 

@@ -28,7 +28,8 @@ def test_build_network_is_seeded_by_seed_and_arch():
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory, data_dir):
+def small_run(tmp_path_factory, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     out = tmp_path_factory.mktemp("api")
     torch.set_num_threads(1)
     result = swapbench.correlate("nb201", "cifar10", ["swap", "params"], n_archs=5, seeds=[0], batch_size=8,
@@ -48,7 +49,8 @@ def test_correlate_returns_frames_and_writes_the_contract(small_run):
     assert meta["kind"] == "correlate" and meta["columns"][0]["batch_size"] == 8
 
 
-def test_score_gives_what_the_run_cached(small_run, data_dir):
+def test_score_gives_what_the_run_cached(small_run, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     result, _ = small_run
     row = result.scores[result.scores["proxy"] == "swap"].iloc[0]
     scores = swapbench.score("nb201", row["arch"], "cifar10", ["swap", "params"], seed=0, batch_size=8,
@@ -73,7 +75,8 @@ def test_report_rerenders_from_scores_alone(small_run):
     assert swapbench.rerender(out)["kind"] == "1 run(s)"  # a directory of runs: each of them
 
 
-def test_study_and_correlate_write_the_same_files(small_run, tmp_path, data_dir):
+def test_study_and_correlate_write_the_same_files(small_run, tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     _, out = small_run
     config = tmp_path / "one.toml"
     config.write_text('name = "one"\nproxies = ["swap", "params"]\nseeds = [0]\nn_archs = 5\n'
@@ -94,7 +97,9 @@ def test_bad_input_fails_before_work(tmp_path):
     assert not (tmp_path / "c.sqlite").exists()
 
 
-def test_the_readme_example_runs(tmp_path, data_dir):
+@pytest.mark.slow
+def test_the_readme_example_runs(tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     import os
     import subprocess
     import sys
@@ -109,6 +114,7 @@ def test_the_readme_example_runs(tmp_path, data_dir):
     assert CONTRACT <= {p.name for p in (tmp_path / "run").iterdir()}
 
 
+@pytest.mark.slow
 def test_validate_compares_with_the_stored_scores(tmp_path, data_dir):
     result, table = swapbench.api.validate("nb201", "cifar10", ["params", "flops"], n_archs=6, data_dir=str(data_dir),
                                            cache=str(tmp_path / "c.sqlite"), out=tmp_path / "v")
@@ -136,3 +142,12 @@ def test_workers_per_gpu(monkeypatch):
         options.resolved_workers("cpu")
     with pytest.raises(SwapbenchError, match="needs worker processes"):
         execution(backend="local", workers_per_gpu=2)
+
+
+def test_validate_on_a_table_with_stored_scores(tmp_path, synthetic_data_dir):
+    """The synthetic table stores random metric values: the comparison is made, on the sampled archs."""
+    result, table = swapbench.api.validate("nb201", "cifar10", ["params"], n_archs=5,
+                                           data_dir=str(synthetic_data_dir), cache=str(tmp_path / "c.sqlite"))
+    assert list(table["metric"]) == ["params"] and int(table["n"].iloc[0]) == 5
+    assert result.meta["kind"] == "validate"
+    assert -1 <= table["spearman_ours_stored"].iloc[0] <= 1

@@ -1,24 +1,21 @@
-"""Bad input: one line on stderr naming the problem, exit code 2, no traceback, cache untouched."""
+"""Bad input: one line on stderr naming the problem, exit code 2, no traceback, cache untouched. The CLI runs
+in this process through its console entry point `main()` (see conftest.run_main)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
+from conftest import run_main
+
+pytestmark = pytest.mark.usefixtures("one_thread", "quick_bootstrap")
 
 
 def swapbench(*args: str, env_data: str | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    env = dict(os.environ)
-    if env_data is not None:
-        env["SWAPBENCH_DATA"] = env_data
-    return subprocess.run([sys.executable, "-m", "swapbench.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300)
+    """`swapbench ARGS` in this process."""
+    return run_main(list(args), None if env_data is None else {"SWAPBENCH_DATA": env_data})
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
@@ -34,11 +31,11 @@ TINY = ["--n-archs", "4", "--seeds", "0", "--repeats", "1", "--batch-size", "8",
 
 
 @pytest.fixture(scope="module")
-def populated(tmp_path_factory, data_dir):
+def populated(tmp_path_factory, synthetic_data_dir, quick_bootstrap):
     """A finished small run whose cache the bad-input cases must leave intact."""
     out = tmp_path_factory.mktemp("run")
     proc = swapbench("correlate", "--space", "nb201", "--task", "cifar10", *TINY, "--out", str(out),
-                     "--cache", str(out / "cache.sqlite"), "--data-dir", str(data_dir))
+                     "--cache", str(out / "cache.sqlite"), "--data-dir", str(synthetic_data_dir))
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -61,9 +58,9 @@ def cache_rows(out) -> int:
         (["--space", "nb201", "--task", "cifar10", "--truth", "nonexistent"], ["unknown truth"]),
     ],
 )
-def test_bad_arguments(args, needles, populated, data_dir):
+def test_bad_arguments(args, needles, populated, synthetic_data_dir):
     before = cache_rows(populated)
-    proc = swapbench("correlate", *args, "--out", str(populated), "--data-dir", str(data_dir))
+    proc = swapbench("correlate", *args, "--out", str(populated), "--data-dir", str(synthetic_data_dir))
     assert_clean_error(proc, *needles)
     assert cache_rows(populated) == before
 
@@ -89,22 +86,22 @@ def test_corrupt_json(tmp_path, populated):
     assert cache_rows(populated) == before
 
 
-def test_malformed_encoding_in_user_csv(tmp_path, data_dir, populated):
+def test_malformed_encoding_in_user_csv(tmp_path, synthetic_data_dir, populated):
     csv = tmp_path / "t.csv"
     csv.write_text('arch,acc\n"(0, 1, 2)",1\n')
     proc = swapbench("correlate", "--space", "nb201", "--task", "cifar10", "--truth", str(csv),
-                     "--arch-column", "arch", "--acc-column", "acc", "--data-dir", str(data_dir),
+                     "--arch-column", "arch", "--acc-column", "acc", "--data-dir", str(synthetic_data_dir),
                      "--out", str(populated))
     assert_clean_error(proc, "malformed NB201 encoding", "t.csv")
 
 
-def test_unknown_cuda_is_clean(data_dir):
+def test_unknown_cuda_is_clean(synthetic_data_dir):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     proc = swapbench("correlate", "--space", "nb201", "--task", "cifar10", "--device", "cuda",
-                     "--data-dir", str(data_dir))
+                     "--data-dir", str(synthetic_data_dir))
     assert_clean_error(proc, "no CUDA GPU")
 
 
@@ -113,10 +110,10 @@ def test_data_fetch_offline_fails_in_one_line(tmp_path):
     assert_clean_error(proc)
 
 
-def test_listings(data_dir):
+def test_listings(synthetic_data_dir):
     proc = swapbench("proxies")
     assert proc.returncode == 0 and "reg_swap" in proc.stdout
-    proc = swapbench("data", "status", "--data-dir", str(data_dir))
+    proc = swapbench("data", "status", "--data-dir", str(synthetic_data_dir))
     assert proc.returncode == 0 and "YES" in proc.stdout  # the ImageNet16 substitute is flagged
     proc = swapbench("spaces")
     assert proc.returncode == 0 and "ImageNet16-120" in proc.stdout

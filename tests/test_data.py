@@ -58,7 +58,8 @@ def test_malformed_key_in_table(tmp_path):
         load_truth(NB201, "cifar10", fake_data_dir(tmp_path, entries))
 
 
-def test_user_csv_in_any_encoding(tmp_path, data_dir):
+def test_user_csv_in_any_encoding(tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir  # NB201 indices are read from its index table
     csv = tmp_path / "mine.csv"
     csv.write_text("name,acc\n|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|,10.5\n"
                    "\"(2, 2, 2, 2, 2, 2)\",70\n777,55\n")
@@ -72,6 +73,7 @@ def test_user_csv_in_any_encoding(tmp_path, data_dir):
         load_truth(NB201, "cifar10", data_dir, str(csv))
 
 
+@pytest.mark.slow  # the published tables
 def test_builtin_full_space_truth(data_dir):
     truth = load_truth(NB201, "cifar100", data_dir, "nb201-200ep-test")
     assert len(truth) == 15625
@@ -80,7 +82,8 @@ def test_builtin_full_space_truth(data_dir):
     assert len(nbsz) == 725
 
 
-def test_partial_cifar_pickles(data_dir):
+def test_partial_cifar_pickles(any_data_dir):
+    data_dir = any_data_dir
     c10 = load_images("cifar10", data_dir)
     assert c10.images.shape[1:] == (3, 32, 32) and len(c10) == c10.labels.shape[0]
     assert len(c10) % 10000 != 0  # partial files are read as they are
@@ -91,8 +94,8 @@ def test_partial_cifar_pickles(data_dir):
     assert int(in16.labels.min()) >= 0 and int(in16.labels.max()) < 120
 
 
-def test_batches_are_deterministic_and_normalised(data_dir):
-    images = load_images("cifar10", data_dir)
+def test_batches_are_deterministic_and_normalised(any_data_dir):
+    images = load_images("cifar10", any_data_dir)
     a, ya = make_batch(images, 16, torch.Generator().manual_seed(3))
     b, yb = make_batch(images, 16, torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and torch.equal(ya, yb)

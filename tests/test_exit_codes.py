@@ -1,5 +1,5 @@
-"""Exit codes through real processes (the installed entry point's `main()`, not an in-process runner):
-usage errors exit 2 in one line, a regression exits 1, Ctrl-C 130 and SIGTERM 143 with the cache intact."""
+"""Exit codes of the console entry point `main()`: usage errors exit 2 in one line, a regression exits 1 (both
+in this process), Ctrl-C 130 and SIGTERM 143 with the cache intact (real processes, signalled)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 from test_cli import assert_clean_error, swapbench
+
+pytestmark = pytest.mark.usefixtures("one_thread", "quick_bootstrap")
 
 
 def test_misspelled_option_names_the_fix():
@@ -49,8 +51,8 @@ NUMERIC = [
 
 
 @pytest.mark.parametrize("command, option, value", NUMERIC)
-def test_bad_numbers_are_one_line(command, option, value, tmp_path):
-    args = command.split()
+def test_bad_numbers_are_one_line(command, option, value, tmp_path, synthetic_data_dir):
+    args = [*command.split(), "--data-dir", str(synthetic_data_dir)]  # a usable data dir: only the number is wrong
     if command in ("correlate", "ablation regularisation", "lswag-band"):
         args += ["--space", "nb201", "--task", "cifar10"]
     args += {"study": [str(ROOT / "configs" / "ci.toml")], "regress": [str(ROOT / "results" / "ci")]}.get(command, [])
@@ -66,25 +68,25 @@ def test_bad_numbers_are_one_line(command, option, value, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def stored_study(tmp_path_factory, data_dir):
+def stored_study(tmp_path_factory, synthetic_data_dir, quick_bootstrap):
     """A tiny stored study (data-independent metrics, so the rerun is seconds)."""
     where = tmp_path_factory.mktemp("study")
     config = where / "tiny.toml"
     config.write_text('name = "tiny"\nproxies = ["params", "flops"]\nseeds = [0]\nn_archs = 8\n\n'
                       '[[columns]]\nspace = "nb201"\ntask = "cifar10"\n')
     proc = swapbench("study", str(config), "--out", str(where / "stored"), "--cache", str(where / "c.sqlite"),
-                     "--threads", "1", "--data-dir", str(data_dir))
+                     "--threads", "1", "--data-dir", str(synthetic_data_dir))
     assert proc.returncode == 0, proc.stderr
     return where / "stored"
 
 
-def test_regress_passes_on_an_unchanged_study(stored_study, data_dir):
-    proc = swapbench("regress", str(stored_study), "--threads", "1", "--data-dir", str(data_dir))
+def test_regress_passes_on_an_unchanged_study(stored_study, synthetic_data_dir):
+    proc = swapbench("regress", str(stored_study), "--threads", "1", "--data-dir", str(synthetic_data_dir))
     assert proc.returncode == 0, proc.stderr
     assert "regression passed" in proc.stdout
 
 
-def test_regress_fails_with_exit_1_on_an_edited_cell(stored_study, data_dir, tmp_path):
+def test_regress_fails_with_exit_1_on_an_edited_cell(stored_study, synthetic_data_dir, tmp_path):
     import shutil
 
     edited = tmp_path / "edited"
@@ -92,7 +94,7 @@ def test_regress_fails_with_exit_1_on_an_edited_cell(stored_study, data_dir, tmp
     summary = pd.read_csv(edited / "summary.csv")
     summary.loc[0, "spearman_mean"] += 0.5
     summary.to_csv(edited / "summary.csv", index=False)
-    proc = swapbench("regress", str(edited), "--threads", "1", "--data-dir", str(data_dir))
+    proc = swapbench("regress", str(edited), "--threads", "1", "--data-dir", str(synthetic_data_dir))
     assert proc.returncode == 1, proc.stderr
     assert "regression: 1 of 2 cells" in proc.stderr
 
@@ -111,15 +113,38 @@ def _cache_count(path) -> int:
         return 0
 
 
+def _cached_archs(path) -> set[str]:
+    if not path.exists():
+        return set()
+    try:
+        with sqlite3.connect(path, timeout=1) as db:
+            return {row[0] for row in db.execute("SELECT arch FROM scores")}
+    except sqlite3.Error:
+        return set()
+
+
+def _first_archs(data_dir, n: int) -> set[str]:
+    """The architectures a `--n-archs n --seeds 0` run of nb201/cifar10 scores (as the cache names them)."""
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import plan_run
+
+    plan = plan_run(CorrelateConfig(space="nb201", task="cifar10", proxies=["swap"], n_archs=n, seeds=[0],
+                                    batch_size=16, data_dir=str(data_dir)))
+    return {plan.space.canonical_key(plan.truth.archs[row]) for row in plan.samples[0]}
+
+
 def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, int]:
     cache = tmp_path / "cache.sqlite"
+    # signalled once the first 3 sampled architectures are scored: with --workers, chunks of the sample are
+    # scored side by side and finish in any order, so a later chunk may be stored first
+    first = _first_archs(data_dir, 3)
     args = ["correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "300",
             "--seeds", "0", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "out"),
             "--cache", str(cache), "--data-dir", str(data_dir), *extra]
     proc = subprocess.Popen([sys.executable, "-m", "swapbench.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ), start_new_session=True)
     deadline = time.monotonic() + 240
-    while _cache_count(cache) < 3 and time.monotonic() < deadline and proc.poll() is None:
+    while not first <= _cached_archs(cache) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
     os.kill(proc.pid, sig)
@@ -127,9 +152,11 @@ def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) ->
     return proc, stderr, _cache_count(cache)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code, extra", [(signal.SIGINT, 130, ()),
                                               (signal.SIGTERM, 143, ("--workers", "2"))])
-def test_signal_keeps_scores_and_resumes(sig, code, extra, tmp_path, data_dir):
+def test_signal_keeps_scores_and_resumes(sig, code, extra, tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     proc, stderr, kept = _interrupt_run(tmp_path, data_dir, sig, extra)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr

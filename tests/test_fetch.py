@@ -13,7 +13,6 @@ import pickle
 import re
 import socket
 import subprocess
-import sys
 import tarfile
 import threading
 import urllib.parse
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import run_main
 
 from swapbench.data import sources as src
 from swapbench.data.benchmarks import load_truth
@@ -404,10 +403,8 @@ def test_nb201_without_nats_or_mirror_says_how(tmp_path, monkeypatch):
 
 
 def swapbench(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k not in ("SWAPBENCH_DATA", src.MIRROR_ENV)}
-    environ.update(env)
-    return subprocess.run([sys.executable, "-m", "swapbench.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=environ, timeout=300)
+    """`swapbench ARGS` in this process, with $SWAPBENCH_DATA and $SWAPBENCH_MIRROR unset unless given."""
+    return run_main(list(args), {"SWAPBENCH_DATA": None, src.MIRROR_ENV: None, **env})
 
 
 def test_cli_errors_exit_2_in_one_line(mirror, tmp_path):
@@ -427,7 +424,8 @@ def test_cli_errors_exit_2_in_one_line(mirror, tmp_path):
 
 
 def test_cli_fetch_then_status(mirror, tmp_path):
-    """In a subprocess the published md5 holds, so the test tarball is only accepted as unverified."""
+    """Without the `cifar100_md5` fixture the published md5 holds, so the test tarball is only accepted as
+    unverified."""
     mirror.files["cifar-100-python.tar.gz"] = cifar100_tarball()
     proc = swapbench("data", "fetch", "cifar100", "--data-dir", str(tmp_path), "--accept-unverified",
                      SWAPBENCH_MIRROR=mirror.url)

@@ -276,8 +276,10 @@ def test_lswag_band_options_and_product():
         score("lswag", net, x, y, p_lo=5, p_hi=3)
 
 
-def test_select_band_writes_an_entry(data_dir, tmp_path):
+def test_select_band_writes_an_entry(synthetic_data_dir, tmp_path):
     from swapbench.proxies.lswag_band import select_band
+
+    data_dir = synthetic_data_dir
 
     path = tmp_path / "bands.toml"
     entry = select_band("nb201", "ImageNet16-120", n_networks=3, seed=1, data_dir=data_dir, batch_size=8,

@@ -84,6 +84,7 @@ def test_leaf_rules():
     assert leaf_flops(pool, x, pool(x)) == 4 * 4 * 16
 
 
+@pytest.mark.slow  # the published tables
 @pytest.mark.parametrize("task, count", [("cifar10", 20), ("ImageNet16-120", 20)])
 def test_stored_params_and_flops_match(data_dir, task, count):
     space = get_space("nb201")

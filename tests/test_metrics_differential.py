@@ -36,6 +36,7 @@ def _check(column: str) -> None:
     assert diff.differences(ref, new, 1e-9) == []
 
 
+@pytest.mark.slow  # scored on the real images
 @pytest.mark.parametrize("column", FAST)
 def test_scores_unchanged(data_dir, column):
     _check(column)

@@ -13,6 +13,8 @@ from swapbench.errors import EncodingError, SwapbenchError
 from swapbench.spaces import get_space
 from swapbench.spaces.nb201 import from_arch_str, to_arch_str
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SPACE = get_space("nb201")
 
 
@@ -34,17 +36,17 @@ def test_round_trip_all_15625():
         assert SPACE.parse(SPACE.canonical_key(arch)) == arch
 
 
-def test_index_encoding(data_dir):
-    table = pd.read_csv(data_dir / "nas-bench-201/nb201_all_15625_200epoch_test.csv")
+def test_index_encoding(any_data_dir):
+    table = pd.read_csv(any_data_dir / "nas-bench-201/nb201_all_15625_200epoch_test.csv")
     for index in (0, 1, 777, 15624):
-        assert to_arch_str(SPACE.parse(str(index), data_dir)) == table["ArchitectureString"][index]
+        assert to_arch_str(SPACE.parse(str(index), any_data_dir)) == table["ArchitectureString"][index]
 
 
 @pytest.mark.parametrize("bad", ["(0, 2, 3)", "(0, 2, 3, 2, 3, 9)", "not an arch", "|foo~0|+|bar~0|baz~1|",
                                  "|skip_connect~0|+|none~0|+|none~0|none~1|none~2|", "[1, 2", "99999"])
-def test_malformed_encodings(bad, data_dir):
+def test_malformed_encodings(bad, synthetic_data_dir):
     with pytest.raises(EncodingError):
-        SPACE.parse(bad, data_dir)
+        SPACE.parse(bad, synthetic_data_dir)
 
 
 def test_unknown_task():
@@ -52,6 +54,7 @@ def test_unknown_task():
         SPACE.build((0,) * 6, "mnist")
 
 
+@pytest.mark.slow  # the published tables, every architecture
 @pytest.mark.parametrize("task", ["cifar10", "cifar100", "ImageNet16-120"])
 def test_params_equal_stored_for_every_arch(task, data_dir):
     table = load_json(str(data_dir / "nas-bench-suite-zero/zc_nasbench201.json"))[task]

@@ -32,8 +32,8 @@ EXPECTED = {  # protocol -> (batch size, batch policy, swap repeats, reg_swap fo
 
 
 @pytest.mark.parametrize("name", list(PROTOCOLS))
-def test_protocol_settings_land_in_the_key_and_run_json(name, data_dir):
-    plan = plan_for(data_dir, protocol=name)
+def test_protocol_settings_land_in_the_key_and_run_json(name, synthetic_data_dir):
+    plan = plan_for(synthetic_data_dir, protocol=name)
     size, policy, repeats, form = EXPECTED[name]
     ident = plan.key_idents["reg_swap"]
     assert (ident["batch_size"], ident["batch_policy"]) == (size, policy)
@@ -53,12 +53,13 @@ def test_protocol_settings_land_in_the_key_and_run_json(name, data_dir):
     assert column["proxy_options"]["reg_swap"]["form"] == form
 
 
-def test_protocols_never_share_keys(data_dir):
-    keys = [plan_for(data_dir, protocol=name).keys["reg_swap"] for name in PROTOCOLS]
+def test_protocols_never_share_keys(synthetic_data_dir):
+    keys = [plan_for(synthetic_data_dir, protocol=name).keys["reg_swap"] for name in PROTOCOLS]
     assert len(set(keys)) == len(keys)
 
 
-def test_explicit_flags_override_the_protocol(data_dir):
+def test_explicit_flags_override_the_protocol(synthetic_data_dir):
+    data_dir = synthetic_data_dir
     plan = plan_for(data_dir, protocol="swap-official", batch_size=8, repeats=4,
                     proxy_options={"reg_swap": {"form": "paper"}})
     assert plan.batch_size == 8 and plan.batch_policy == "first"
@@ -71,7 +72,8 @@ def test_explicit_flags_override_the_protocol(data_dir):
     assert preset.keys == by_flags.keys
 
 
-def test_first_batch_is_the_first_training_images_for_every_seed(data_dir):
+def test_first_batch_is_the_first_training_images_for_every_seed(any_data_dir):
+    data_dir = any_data_dir
     plan = plan_for(data_dir, protocol="swap-official")
     images = load_images("cifar10", data_dir)
     x0, y0 = _batch(plan, 0, "a")
@@ -96,6 +98,7 @@ def test_bootstrap_of_a_perfect_ranking_is_a_point():
     assert percentile_interval(rho) == pytest.approx((-1.0, -1.0), abs=1e-12)
 
 
+@pytest.mark.slow  # 40000 resamples, each with a scipy Kendall tau
 def test_bootstrap_matches_the_exact_resampling_distribution():
     """n = 4: all 4^4 equally likely resamples enumerated; the Monte-Carlo quantiles must match them."""
     x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 2.0, 4.0])

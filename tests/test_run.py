@@ -1,4 +1,5 @@
-"""End-to-end runs: output contract, no recomputation, determinism, resume after kill -9."""
+"""End-to-end runs on the synthetic data dir: output contract, no recomputation, determinism, resume after kill -9
+(a real process, killed)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,29 @@ import sys
 import time
 
 import pandas as pd
-from conftest import ROOT
+import pytest
+from conftest import ROOT, run_main
+
+pytestmark = pytest.mark.usefixtures("one_thread", "quick_bootstrap")
 
 ARGS = ["--space", "nb201", "--task", "cifar10", "--seeds", "0-1", "--repeats", "1", "--batch-size", "8",
         "--threads", "1"]
 
 
 def run(out, *extra, data_dir, wait=True):
-    cmd = [sys.executable, "-m", "swapbench.cli", "correlate", *ARGS, "--out", str(out),
-           "--cache", str(out / "cache.sqlite"),
-           "--data-dir", str(data_dir), *extra]
+    """`swapbench correlate` in this process; with wait=False, started in a process of its own."""
+    args = ["correlate", *ARGS, "--out", str(out), "--cache", str(out / "cache.sqlite"), "--data-dir", str(data_dir),
+            *extra]
     if not wait:
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        return subprocess.Popen([sys.executable, "-m", "swapbench.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    proc = run_main(args)
     assert proc.returncode == 0, proc.stderr
     return proc
 
 
-def test_contract_rerun_and_determinism(tmp_path, data_dir):
+def test_contract_rerun_and_determinism(tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     a, b = tmp_path / "a", tmp_path / "b"
     first = run(a, "--n-archs", "6", data_dir=data_dir)
     assert "computed 24 scores, reused 0" in first.stdout
@@ -57,7 +63,9 @@ def test_contract_rerun_and_determinism(tmp_path, data_dir):
     pd.testing.assert_frame_equal(pd.read_csv(b / "scores.csv.gz"), scores)
 
 
-def test_resume_after_kill(tmp_path, data_dir):
+@pytest.mark.slow
+def test_resume_after_kill(tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     full, killed = tmp_path / "full", tmp_path / "killed"
     n = ["--n-archs", "14"]
     proc = run(killed, *n, data_dir=data_dir, wait=False)
@@ -83,14 +91,14 @@ def test_resume_after_kill(tmp_path, data_dir):
     pd.testing.assert_frame_equal(pd.read_csv(killed / "scores.csv.gz"), pd.read_csv(full / "scores.csv.gz"))
 
 
-def test_keys_of_metrics_that_ignore_the_images_do_not_depend_on_the_rest_of_the_run(data_dir):
+def test_keys_of_metrics_that_ignore_the_images_do_not_depend_on_the_rest_of_the_run(synthetic_data_dir):
     """params/flops/synflow/l2_norm/zen scores are shared between runs whatever other metrics they hold."""
     from swapbench.study.config import CorrelateConfig
     from swapbench.study.runner import plan_run
 
     def keys(proxies: list[str], task: str = "cifar10") -> dict[str, str]:
         return plan_run(CorrelateConfig(space="nb201", task=task, proxies=proxies, n_archs=5, seeds=[0],
-                                        data_dir=str(data_dir))).keys
+                                        data_dir=str(synthetic_data_dir))).keys
 
     alone = keys(["params", "flops", "synflow", "l2_norm", "zen"])
     mixed = keys(["params", "flops", "synflow", "l2_norm", "zen", "swap"])

@@ -103,7 +103,8 @@ def test_algorithm_1_beats_random_search_on_nb201_toy_fitness():
     assert max(rand) < 6  # 250 of 15625 random cells essentially never contain the target
 
 
-def test_bad_search_input_is_one_error(data_dir):
+def test_bad_search_input_is_one_error(synthetic_data_dir):
+    data_dir = synthetic_data_dir
     with pytest.raises(SwapbenchError, match="--population"):
         plan_search(SearchConfig(space="nb201", task="cifar10", evolution=EvolutionConfig(population=1),
                                  data_dir=str(data_dir)))
@@ -119,7 +120,8 @@ def _config(tmp_path: Path, data_dir: Path, name: str) -> SearchConfig:
                         data_dir=str(data_dir), out=str(tmp_path / name), threads=1)
 
 
-def test_resume_after_kill_recomputes_nothing(tmp_path, data_dir, monkeypatch, one_thread):
+def test_resume_after_kill_recomputes_nothing(tmp_path, synthetic_data_dir, monkeypatch, one_thread):
+    data_dir = synthetic_data_dir
     # uninterrupted reference
     ref_cache = ScoreCache(tmp_path / "ref.sqlite")
     reference = run_search(plan_search(_config(tmp_path, data_dir, "ref")), ref_cache)
@@ -159,7 +161,8 @@ def _overlap(results: pd.DataFrame) -> int:
     return int(results["reused"].sum())
 
 
-def test_size_control_follows_mu(tmp_path, data_dir, one_thread):
+def test_size_control_follows_mu(tmp_path, synthetic_data_dir, one_thread):
+    data_dir = synthetic_data_dir
     from swapbench.search.size_control import SizeControlConfig, size_control
 
     config = SizeControlConfig(space="darts-swap", mus=[0.5, 2.3], seeds=[0],
@@ -172,9 +175,10 @@ def test_size_control_follows_mu(tmp_path, data_dir, one_thread):
     assert len(sizes) == 20 and 0.3 < sizes.min() and sizes.max() < 2.6
 
 
-@pytest.mark.slow
-def test_search_cli_bad_input_is_one_line(data_dir):
+def test_search_cli_bad_input_is_one_line(synthetic_data_dir):
     from test_cli import assert_clean_error, swapbench
+
+    data_dir = synthetic_data_dir
 
     assert_clean_error(swapbench("search", "--space", "nb201", "--population", "1", "--data-dir", str(data_dir)),
                        "--population")

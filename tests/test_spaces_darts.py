@@ -16,6 +16,8 @@ from swapbench.spaces import get_space
 from swapbench.spaces._count import executed_params
 from swapbench.spaces.darts import NONE, OPS, SwapCellNetwork
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DARTS = get_space("darts")
 SWAP = get_space("darts-swap")
 # quark0/darts genotypes.py, DARTS_V2; its CIFAR-10 evaluation network has 3.3 M parameters (DARTS Table 1)
@@ -44,8 +46,8 @@ def test_eight_ops_with_none_and_both_encodings():
         DARTS.parse(V2.replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=[2, 3]"))
 
 
-def test_nb301_keys_mean_the_same_architecture(data_dir):
-    keys = list(load_json(str(data_dir / "nas-bench-suite-zero/zc_nasbench301.json"))["cifar10"])[:50]
+def test_nb301_keys_mean_the_same_architecture(any_data_dir):
+    keys = list(load_json(str(any_data_dir / "nas-bench-suite-zero/zc_nasbench301.json"))["cifar10"])[:50]
     nb301 = get_space("nb301")
     for key in keys:
         assert DARTS.canonical_key(DARTS.parse(key)) == nb301.canonical_key(nb301.parse(key))
@@ -97,8 +99,8 @@ def test_official_swap_one_cell_network():
     assert SWAP.task("cifar10").default_batch_size == 16  # the official correlation script's input_samples
 
 
-@pytest.mark.slow
-def test_correlate_on_genotypes_with_none(tmp_path, data_dir):
+def test_correlate_on_genotypes_with_none(tmp_path, synthetic_data_dir):
+    data_dir = synthetic_data_dir
     rng = np.random.default_rng(3)
     archs = [SWAP.random_arch(rng) for _ in range(6)]
     archs[0] = SWAP.parse(WITH_NONE)

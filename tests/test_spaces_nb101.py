@@ -12,6 +12,8 @@ from swapbench.spaces import get_space
 from swapbench.spaces._count import executed_counts, executed_params
 from swapbench.spaces.nb101 import vertex_channels
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SPACE = get_space("nb101")
 
 
@@ -19,11 +21,23 @@ def flat(matrix: list[list[int]], ops: list[int]) -> str:
     return str((*(v for row in matrix for v in row), *ops))
 
 
-@pytest.fixture(scope="module")
-def table(data_dir):
+def nb101_table(data_dir):
     return load_json(str(data_dir / "nas-bench-suite-zero/zc_nasbench101.json"))["nasbench101"]["cifar10"]
 
 
+@pytest.fixture(scope="module")
+def table(data_dir):
+    """The published table."""
+    return nb101_table(data_dir)
+
+
+@pytest.fixture
+def any_table(any_data_dir):
+    """The synthetic table, and (slow) the published one."""
+    return nb101_table(any_data_dir)
+
+
+@pytest.mark.slow  # the published table
 def test_params_and_flops_equal_stored_on_a_sample(table):
     keys = list(table)[::12]  # 42 of 500
     for key in keys:
@@ -34,6 +48,7 @@ def test_params_and_flops_equal_stored_on_a_sample(table):
         assert abs(flops - table[key]["flops"]) < 1e-6, key
 
 
+@pytest.mark.slow  # the published table
 def test_spec_examples(table):
     expected = [4.095778, 1.749031, 4.518282, 0.882570, 1.580170]
     for key, value in zip(list(table)[:5], expected, strict=True):
@@ -42,7 +57,8 @@ def test_spec_examples(table):
         assert abs(executed_params(net, (3, 32, 32)) - value) < 1e-6
 
 
-def test_keys_round_trip_and_prune(table):
+def test_keys_round_trip_and_prune(any_table):
+    table = any_table
     canon = set()
     for key in table:
         arch = SPACE.parse(key)

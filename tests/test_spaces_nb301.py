@@ -12,6 +12,8 @@ from swapbench.spaces import get_space
 from swapbench.spaces._count import executed_counts
 from swapbench.spaces.nb301 import Genotype, build_darts_search_network, to_genotype
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SPACE = get_space("nb301")
 GENO = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_5x5', 1), "
         "('dil_conv_3x3', 2), ('max_pool_3x3', 0), ('avg_pool_3x3', 3), ('dil_conv_5x5', 4)], "
@@ -20,11 +22,23 @@ GENO = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_conne
         "('avg_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
 
 
-@pytest.fixture(scope="module")
-def table(data_dir):
+def nb301_table(data_dir):
     return load_json(str(data_dir / "nas-bench-suite-zero/zc_nasbench301.json"))["cifar10"]
 
 
+@pytest.fixture(scope="module")
+def table(data_dir):
+    """The published table."""
+    return nb301_table(data_dir)
+
+
+@pytest.fixture
+def any_table(any_data_dir):
+    """The synthetic table, and (slow) the published one."""
+    return nb301_table(any_data_dir)
+
+
+@pytest.mark.slow  # the published table
 def test_params_and_flops_equal_stored_on_a_sample(table):
     for key in list(table)[::25]:  # 29 of 725
         with torch.device("meta"):
@@ -34,6 +48,7 @@ def test_params_and_flops_equal_stored_on_a_sample(table):
         assert abs(flops - table[key]["flops"]["score"]) < 1e-6, key
 
 
+@pytest.mark.slow  # the published table
 def test_spec_examples(table):
     for key, value in zip(list(table)[:5], [0.856298, 0.673834, 0.885674, 0.769834, 0.740458], strict=True):
         with torch.device("meta"):
@@ -41,8 +56,8 @@ def test_spec_examples(table):
         assert abs(executed_counts(net, (3, 32, 32))[0] - value) < 1e-6
 
 
-def test_round_trips(table):
-    for key in table:
+def test_round_trips(any_table):
+    for key in any_table:
         arch = SPACE.parse(key)
         assert SPACE.canonical_key(arch) == key
         assert SPACE.parse(str(to_genotype(arch))) == arch

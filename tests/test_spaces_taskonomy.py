@@ -13,6 +13,7 @@ from swapbench.errors import DataError
 from swapbench.spaces import get_space
 
 
+@pytest.mark.slow  # the real substitute set (250 photographs)
 def test_substitute(data_dir):
     images = load_images("taskonomy", data_dir)
     assert images.substitute and images.source.endswith("natural-images-256")
@@ -22,13 +23,14 @@ def test_substitute(data_dir):
     assert x.shape == (4, 3, 256, 256) and -1.0 <= x.min() and x.max() <= 1.0
 
 
-def test_real_sample_folder(data_dir):
-    images = load_taskonomy_folder(data_dir / "taskonomy-rgb-sample")
+def test_real_sample_folder(any_data_dir):
+    images = load_taskonomy_folder(any_data_dir / "taskonomy-rgb-sample")
     assert not images.substitute and len(images) == 3
     assert images.images.shape[1:] == (3, 256, 256)
 
 
-def test_resolution_prefers_real_taskonomy(data_dir, tmp_path):
+def test_resolution_prefers_real_taskonomy(any_data_dir, tmp_path):
+    data_dir = any_data_dir
     (tmp_path / "natural-images-256").symlink_to(data_dir / "natural-images-256")
     frames = sorted((data_dir / "taskonomy-rgb-sample").glob("*.png"))
     rgb = tmp_path / "taskonomy" / "benevolence" / "rgb"

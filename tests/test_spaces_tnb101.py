@@ -12,6 +12,8 @@ from swapbench.spaces import get_space
 from swapbench.spaces._count import executed_counts, executed_params
 from swapbench.spaces.tnb101 import all_macro_archs, permutations
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 MICRO, MACRO = get_space("tnb101_micro"), get_space("tnb101_macro")
 TASKS = list(MICRO.tasks)
 DISCRIMINATOR_PARAMS = 5_168_705  # built for autoencoder/normal, never executed
@@ -22,13 +24,25 @@ def build_meta(space, arch, task):
         return space.build(arch, task)
 
 
-@pytest.fixture(scope="module")
-def tables(data_dir):
+def tnb_tables(data_dir):
     folder = data_dir / "nas-bench-suite-zero"
     return {name: load_json(str(folder / f"zc_transbench101_{name.split('_')[1]}.json"))
             for name in ("tnb101_micro", "tnb101_macro")}
 
 
+@pytest.fixture(scope="module")
+def tables(data_dir):
+    """The published tables."""
+    return tnb_tables(data_dir)
+
+
+@pytest.fixture
+def any_tables(any_data_dir):
+    """The synthetic tables, and (slow) the published ones."""
+    return tnb_tables(any_data_dir)
+
+
+@pytest.mark.slow  # the published tables
 @pytest.mark.parametrize("space", [MICRO, MACRO], ids=["micro", "macro"])
 @pytest.mark.parametrize("task", TASKS)
 def test_params_and_flops_equal_stored_on_a_sample(space, task, tables):
@@ -61,7 +75,8 @@ def test_discriminator_is_built_but_not_counted():
     assert not hasattr(build_meta(MICRO, (1, 0, 0, 2, 1, 0), "segmentsemantic"), "discriminator")
 
 
-def test_encodings_round_trip(tables):
+def test_encodings_round_trip(any_tables):
+    tables = any_tables
     for arch in np.ndindex(4, 4, 4, 4, 4, 4):
         arch = tuple(int(v) for v in arch)
         assert MICRO.parse(MICRO.canonical_key(arch)) == arch
@@ -168,7 +183,8 @@ def test_reg_defaults():
         assert values["autoencoder"] > values["segmentsemantic"] > values["class_scene"]
 
 
-def test_micro_full_space_truth(data_dir):
+def test_micro_full_space_truth(any_data_dir):
+    data_dir = any_data_dir
     truth = load_truth(MICRO, "room_layout", data_dir, "tnb-micro-all")
     assert len(truth) == 4096 and len(set(truth.archs)) == 4096
     assert np.isfinite(truth.accuracy).all()

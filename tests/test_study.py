@@ -1,5 +1,5 @@
-"""`swapbench study` and `swapbench regress`: config validation, reports, prefix reuse of quick runs,
-regression detection, and identical tables from every backend."""
+"""`swapbench study` and `swapbench regress` on the synthetic data dir: config validation, reports, prefix reuse of
+quick runs, regression detection, and identical tables from every backend."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from swapbench.study.config import StudyConfig, load_study
 from swapbench.study.regress import moved_cells
 from swapbench.study.stats import correlation_table
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "quick_bootstrap")
 
 TINY = """
 name = "tiny"
@@ -56,13 +56,13 @@ def run_cli(*args: str):
 
 
 @pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory, data_dir):
+def tiny_study(tmp_path_factory, synthetic_data_dir, quick_bootstrap):
     """One finished tiny study (local backend) shared by the tests below."""
     tmp = tmp_path_factory.mktemp("study")
     config = write(tmp)
     out, cache = tmp / "out", tmp / "cache.sqlite"
     result = run_cli("study", str(config), "--out", str(out), "--cache", str(cache), "--threads", "1",
-                     "--data-dir", str(data_dir))
+                     "--data-dir", str(synthetic_data_dir))
     assert result.exit_code == 0, result.output
     return dict(config=config, out=out, cache=cache, tmp=tmp)
 
@@ -85,12 +85,12 @@ def test_config_validation(tmp_path):
             StudyConfig.from_dict(bad)
 
 
-def test_bad_study_input_is_one_line(tmp_path, data_dir):
+def test_bad_study_input_is_one_line(tmp_path, synthetic_data_dir):
     assert_clean_error(swapbench("study", str(tmp_path / "none.toml")), "not found")
     assert_clean_error(swapbench("study", str(write(tmp_path, "name = [", "t1.toml"))), "not valid TOML")
     bad_task = TINY.replace('task = "ImageNet16-120"', 'task = "mnist"')
-    assert_clean_error(swapbench("study", str(write(tmp_path, bad_task, "t2.toml")), "--data-dir", str(data_dir)),
-                       "mnist")
+    assert_clean_error(swapbench("study", str(write(tmp_path, bad_task, "t2.toml")), "--data-dir",
+                                 str(synthetic_data_dir)), "mnist")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--limit-archs", "2"), "--limit-archs")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--backend", "mpi"), "unknown backend")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--columns", "nb201/cifar100"), "not in study")
@@ -98,7 +98,7 @@ def test_bad_study_input_is_one_line(tmp_path, data_dir):
     assert_clean_error(swapbench("regress", str(tmp_path)), "not a stored study")
 
 
-def test_study_outputs_match_correlate(tiny_study, data_dir):
+def test_study_outputs_match_correlate(tiny_study, synthetic_data_dir):
     out = tiny_study["out"]
     for name in ("summary.csv", "summary.md", "correlations.csv", "scores.csv.gz", "figures/heatmap.png",
                  "figures/heatmap.pdf", "run.json"):
@@ -112,17 +112,17 @@ def test_study_outputs_match_correlate(tiny_study, data_dir):
     # the same column through `correlate` reuses every score and gives the same table
     result = run_cli("correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "params,flops,synflow,nwot",
                      "--n-archs", "6", "--seeds", "0-1", "--batch-size", "8", "--cache", str(tiny_study["cache"]),
-                     "--out", str(tiny_study["tmp"] / "corr"), "--data-dir", str(data_dir), "--threads", "1")
+                     "--out", str(tiny_study["tmp"] / "corr"), "--data-dir", str(synthetic_data_dir), "--threads", "1")
     assert result.exit_code == 0 and "computed 0 scores" in result.output
     single = pd.read_csv(tiny_study["tmp"] / "corr" / "summary.csv").set_index("proxy")["spearman_mean"]
     mine = summary[summary["task"] == "cifar10"].set_index("proxy")["spearman_mean"]
     assert np.allclose(single.loc[mine.index], mine, equal_nan=True)
 
 
-def test_limit_archs_is_a_prefix_of_the_full_run(tiny_study, data_dir):
+def test_limit_archs_is_a_prefix_of_the_full_run(tiny_study, synthetic_data_dir):
     out = tiny_study["tmp"] / "quick"
     result = run_cli("study", str(tiny_study["config"]), "--limit-archs", "3", "--out", str(out),
-                     "--cache", str(tiny_study["cache"]), "--data-dir", str(data_dir), "--threads", "1")
+                     "--cache", str(tiny_study["cache"]), "--data-dir", str(synthetic_data_dir), "--threads", "1")
     assert result.exit_code == 0 and "computed 0 scores" in result.output  # all reused from the full run
     quick = pd.read_csv(out / "scores.csv.gz")
     full = pd.read_csv(tiny_study["out"] / "scores.csv.gz")
@@ -133,10 +133,10 @@ def test_limit_archs_is_a_prefix_of_the_full_run(tiny_study, data_dir):
         assert archs == full_archs[:3]
 
 
-def test_a_metric_subset_reuses_the_full_runs_scores(tiny_study, data_dir):
+def test_a_metric_subset_reuses_the_full_runs_scores(tiny_study, synthetic_data_dir):
     out = tiny_study["tmp"] / "subset"
     result = run_cli("study", str(tiny_study["config"]), "--proxies", "nwot,params", "--out", str(out),
-                     "--cache", str(tiny_study["cache"]), "--data-dir", str(data_dir), "--threads", "1")
+                     "--cache", str(tiny_study["cache"]), "--data-dir", str(synthetic_data_dir), "--threads", "1")
     assert result.exit_code == 0 and "computed 0 scores" in result.output
     assert "reused 48 from the cache" in result.output
     subset = pd.read_csv(out / "summary.csv")
@@ -147,7 +147,7 @@ def test_a_metric_subset_reuses_the_full_runs_scores(tiny_study, data_dir):
     assert json.loads((out / "run.json").read_text())["study"]["proxies"] == ["params", "nwot"]
 
 
-def test_reference_diff_and_gaps(tiny_study, tmp_path, data_dir):
+def test_reference_diff_and_gaps(tiny_study, tmp_path, synthetic_data_dir):
     summary = pd.read_csv(tiny_study["out"] / "summary.csv")
     ref = summary[["proxy", "space", "task"]].copy()
     ref["spearman"] = 0.5
@@ -156,7 +156,7 @@ def test_reference_diff_and_gaps(tiny_study, tmp_path, data_dir):
     ref.to_csv(path, index=False)
     out = tmp_path / "with-ref"
     result = run_cli("study", str(tiny_study["config"]), "--out", str(out), "--cache", str(tiny_study["cache"]),
-                     "--reference", str(path), "--data-dir", str(data_dir), "--threads", "1")
+                     "--reference", str(path), "--data-dir", str(synthetic_data_dir), "--threads", "1")
     assert result.exit_code == 0, result.output
     gaps = pd.read_csv(out / "gaps.csv")
     assert len(gaps) == 5
@@ -166,8 +166,9 @@ def test_reference_diff_and_gaps(tiny_study, tmp_path, data_dir):
     assert "within ±0.05" in (out / "summary.md").read_text()
 
 
-def test_regress_passes_then_catches_a_changed_metric(tiny_study, monkeypatch, data_dir):
-    args = ["regress", str(tiny_study["out"]), "--data-dir", str(data_dir), "--threads", "1"]
+@pytest.mark.slow  # two full reruns of the study, each from a fresh cache
+def test_regress_passes_then_catches_a_changed_metric(tiny_study, monkeypatch, synthetic_data_dir):
+    args = ["regress", str(tiny_study["out"]), "--data-dir", str(synthetic_data_dir), "--threads", "1"]
     ok = run_cli(*args)
     assert ok.exit_code == 0, ok.output
     assert "regression passed" in ok.output
@@ -214,15 +215,16 @@ def test_not_applicable_scores_are_kept_as_nan(tmp_path):
     assert row["n"] == 3 and row["spearman"] == pytest.approx(1.0)  # the NaN arch is left out
 
 
+@pytest.mark.slow  # worker processes (a Ray cluster) start in seconds
 @pytest.mark.parametrize("backend", ["process", "ray"])
-def test_backends_fill_the_cache_with_identical_scores(tiny_study, tmp_path, data_dir, backend):
+def test_backends_fill_the_cache_with_identical_scores(tiny_study, tmp_path, synthetic_data_dir, backend):
     if backend == "ray":
         pytest.importorskip("ray")
     cache = tmp_path / "cache.sqlite"
     out = tmp_path / "out"
     result = run_cli("study", str(tiny_study["config"]), "--limit-archs", "4", "--backend", backend,
                      "--workers", "2", "--threads", "1", "--out", str(out), "--cache", str(cache),
-                     "--data-dir", str(data_dir))
+                     "--data-dir", str(synthetic_data_dir))
     assert result.exit_code == 0, result.output
     assert f"({backend}, 2 worker(s))" in result.output
 
