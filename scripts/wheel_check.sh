@@ -91,6 +91,7 @@ run correlate 0 correlate --space nb201 --task cifar10 --proxies params,flops --
   --data-dir "$DATA" --out out/correlate
 run study 0 study tiny_study.toml --data-dir "$DATA" --out out/study --cache out/study-cache.sqlite
 run regress 0 regress out/study --data-dir "$DATA"
+run report 0 report out/study
 run search 0 search --space nb201 --task cifar10 --metric params --population 2 --cycles 1 --mutation-times 1 \
   --no-baseline --batch-size 4 --data-dir "$DATA" --out out/search
 run lswag-band 0 lswag-band --space nb201 --task cifar10 --n-networks 2 --batch-size 8 --data-dir "$DATA"

@@ -85,23 +85,12 @@ def parse_proxies(text: str) -> list[str]:
 
     if text.strip() == "all":
         return list_proxies()
-    names = [p.strip() for p in text.split(",") if p.strip()]
-    for name in names:
-        if name not in list_proxies():
-            raise SwapbenchError(f"unknown proxy '{name}'; choose from: {', '.join(list_proxies())}")
-    return names
+    from swapbench.study.config import check_metric
+
+    return [check_metric(p.strip()) for p in text.split(",") if p.strip()]
 
 
 PROTOCOL_HELP = "named settings: paper, swap-official or nbsz (see `swapbench protocols`); flags override it"
-
-
-def with_protocol(study, protocol: str | None):
-    """The study under `protocol` (checked) when one is given."""
-    from dataclasses import replace
-
-    from swapbench.study.protocols import get_protocol
-
-    return replace(study, protocol=get_protocol(protocol).name) if protocol else study
 
 
 WORKERS_HELP = "parallel workers (default 1; with --device cuda, one per visible GPU)"
@@ -110,13 +99,20 @@ BACKEND_HELP = "local (this process), process (--workers processes) or ray (a Ra
 
 def exec_options(backend: str | None, workers: int | None, threads: int | None, ray_address: str | None):
     """--backend defaults to `process` when --workers > 1 is given, else `local`."""
-    from swapbench.study.backends import ExecOptions
+    from swapbench.api import execution
 
-    if backend is None:
-        backend = "process" if (workers or 1) > 1 else "local"
-    options = ExecOptions(backend=backend, workers=workers, threads=threads, ray_address=ray_address)
-    options.check()
-    return options
+    return execution(backend, workers, threads, ray_address)
+
+
+def command_line() -> str:
+    return "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def display():
+    """The engine's progress display on stderr (swapbench.report.progress)."""
+    from swapbench.report.progress import ConsoleDisplay
+
+    return ConsoleDisplay(err)
 
 
 def make_progress():
@@ -126,6 +122,7 @@ def make_progress():
     return progress_display(err)
 
 
+CACHE_HELP = "score cache shared by every command (default: $SWAPBENCH_CACHE, else runs/cache.sqlite)"
 DOWNLOAD_HELP = "first fetch the data the run needs and the data dir lacks (from $SWAPBENCH_MIRROR when set)"
 
 
@@ -164,7 +161,7 @@ def correlate(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/SPACE-TASK)"),
-    cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
+    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
     workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
@@ -174,91 +171,27 @@ def correlate(
     """Score sampled architectures and correlate the scores with ground-truth accuracy."""
     if download:
         download_for([(space, task, truth)], parse_proxies(proxies), data_dir)
-    from swapbench.report.tables import interval_columns, rich_table, summary_markdown, write_csv, write_json
-    from swapbench.study.cache import ScoreCache
-    from swapbench.study.config import CorrelateConfig
-    from swapbench.study.runner import (
-        execute,
-        plan_run,
-        results_frames,
-        run_metadata,
-        stored_seconds,
-    )
-    from swapbench.study.runner import (
-        out_dir as make_out_dir,
-    )
+    import swapbench.api as api
+    from swapbench.report.tables import interval_columns, rich_table
 
-    config = CorrelateConfig(
-        space=space, task=task, proxies=parse_proxies(proxies), n_archs=n_archs, seeds=parse_seeds(seeds),
-        protocol=protocol, batch_size=batch_size, batch_policy=batch_policy, repeats=repeats,
-        proxy_options=parse_options(option),
-        truth=truth, arch_column=arch_column, acc_column=acc_column, device=device, data_dir=data_dir,
-        out=out_dir or f"runs/{space}-{task}", cache=cache, threads=threads,
-    )
-    plan = plan_run(config)
-    for notice in plan.notices:
-        err.print(f"[yellow]notice:[/] {notice}")
-    directory = make_out_dir(plan)
-    store = ScoreCache(config.cache_path())
-    try:
-        with make_progress() as bar:
-            job = bar.add_task(f"{space}/{task}", total=plan.total)
-            stats = execute(plan, store, progress=lambda k: bar.advance(job, k),
-                            options=exec_options(backend, workers, threads, ray_address))
-        scores, corr, summary = results_frames(plan, store)
-        stats["per_arch_seconds"] = stored_seconds(plan, store)
-    finally:
-        store.close()
-    write_csv(scores, directory / "scores.csv")
-    write_csv(corr, directory / "correlations.csv")
-    write_csv(summary, directory / "summary.csv")
-    title = (f"{space} / {task}, protocol {plan.protocol.name}: Spearman and Kendall over "
-             f"{len(config.seeds)} seed(s)")
-    (directory / "summary.md").write_text(summary_markdown(summary, title))
-    command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    write_json(run_metadata(plan, stats, command), directory / "run.json")
-    out.print(rich_table(interval_columns(summary.drop(columns=["space", "task"])), title))
-    out.print(f"computed {stats['computed']} scores, reused {stats['reused']} from the cache "
-              f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
+    directory = out_dir or f"runs/{space}-{task}"
+    result = api.correlate(
+        space, task, parse_proxies(proxies), n_archs=n_archs, seeds=parse_seeds(seeds), protocol=protocol,
+        batch_size=batch_size, batch_policy=batch_policy, repeats=repeats, options=parse_options(option),
+        truth=truth, arch_column=arch_column, acc_column=acc_column, device=device, data_dir=data_dir, cache=cache,
+        exec_options=exec_options(backend, workers, threads, ray_address), display=display(),
+        command=command_line(), out=directory)
+    title = f"{space} / {task}, protocol {protocol}: Spearman and Kendall over {len(parse_seeds(seeds))} seed(s)"
+    out.print(rich_table(interval_columns(result.summary.drop(columns=["space", "task"])), title))
+    print_done(result, directory)
 
 
-def _run_study(study, *, limit_archs, seeds, out_dir, cache, reference, data_dir, device, threads, options,
-               write_scores: bool = True, title_note: str = "") -> tuple[Any, Any, dict]:
-    """Plan, score (with per-column and overall progress), write the report; returns (plans, result, meta)."""
-    from swapbench.report.study import write_study_report
-    from swapbench.report.tables import write_json
-    from swapbench.study.cache import ScoreCache
-    from swapbench.study.runner import execute_many
-    from swapbench.study.study import column_configs, plan_study, study_metadata, study_results
-
-    configs = column_configs(study, limit_archs=limit_archs, seeds=seeds, data_dir=data_dir, threads=threads,
-                             device=device, cache=cache, out=str(out_dir))
-    plans = plan_study(configs)
-    for plan in plans:
-        for notice in plan.notices:
-            err.print(f"[yellow]notice[/] {plan.space.name}/{plan.config.task}: {notice}")
-    store = ScoreCache(Path(configs[0].cache_path()) if cache or study.cache else Path("runs/cache.sqlite"))
-    try:
-        with make_progress() as bar:
-            total = bar.add_task("[bold]all columns", total=sum(p.total for p in plans))
-            jobs = [bar.add_task(f"{p.space.name}/{p.config.task}", total=p.total) for p in plans]
-
-            def advance(index: int, k: int) -> None:
-                bar.advance(jobs[index], k)
-                bar.advance(total, k)
-
-            stats = execute_many(plans, store, options, advance)
-        result = study_results(plans, store, stats)
-    finally:
-        store.close()
-    report = write_study_report(Path(out_dir), f"{study.name}, protocol {study.protocol}{title_note}",
-                                result.summary, result.correlations,
-                                result.scores if write_scores else None, reference)
-    command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    meta = study_metadata(study, plans, result, stats, command, limit_archs, seeds)
-    meta["reference"] = reference
-    write_json(meta, Path(out_dir) / "run.json")
-    return plans, result, dict(report=report, stats=stats)
+def print_done(result, directory) -> None:
+    ex = result.meta.get("execution") or {}
+    reused = sum(c["reused"] for c in result.meta["columns"])
+    where = f" ({ex.get('backend')}, {ex.get('workers')} worker(s))" if result.computed else ""
+    out.print(f"computed {result.computed} scores, reused {reused} from the cache in "
+              f"{ex.get('wall_seconds', 0.0):.1f}s{where}; results in {directory}/")
 
 
 @app.command()
@@ -270,7 +203,8 @@ def study(
     proxies: str = typer.Option(None, "--proxies", help="run only these of the config's metrics, e.g. swap,reg_swap"),
     protocol: str = typer.Option(None, "--protocol", help=PROTOCOL_HELP + " (default: the config's, else paper)"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: the config's `out`, or runs/study-NAME)"),
-    cache: str = typer.Option(None, "--cache", help="score cache (default: the config's, or runs/cache.sqlite)"),
+    cache: str = typer.Option(None, "--cache", help="score cache (default: the config's, else $SWAPBENCH_CACHE, "
+                                                    "else runs/cache.sqlite)"),
     reference: str = typer.Option(None, "--reference", help="reference CSV (proxy,space,task,spearman) to diff"),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda (default: the config's)"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
@@ -281,36 +215,28 @@ def study(
     download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
 ) -> None:
     """Run a whole study (columns x metrics x seeds) from a TOML config: tables, heatmap, diff vs reference."""
+    import swapbench.api as api
+    from swapbench.report.heatmap import order_by_mean, pivot
     from swapbench.report.tables import rich_table
-    from swapbench.study.study import load_study, select_columns, select_proxies
 
-    spec = with_protocol(select_proxies(select_columns(load_study(config), columns), proxies), protocol)
+    spec = api.load(config, columns, proxies, protocol)
     if download:
         download_for([(c.space, c.task, c.truth) for c in spec.columns], spec.proxies, data_dir)
-    options = exec_options(backend, workers, threads, ray_address)
-    directory = Path(out_dir or spec.out or f"runs/study-{spec.name}")
-    reference = reference or spec.reference
-    if reference and not Path(reference).is_file():
-        raise SwapbenchError(f"reference table {reference} not found")
-    plans, result, info = _run_study(
-        spec, limit_archs=limit_archs, seeds=parse_seeds(seeds) if seeds else None, out_dir=directory,
-        cache=cache, reference=reference, data_dir=data_dir, device=device, threads=threads, options=options)
-    from swapbench.report.heatmap import order_by_mean, pivot
-
+    directory = out_dir or spec.out or f"runs/study-{spec.name}"
+    result = api.study(spec, limit_archs=limit_archs, seeds=parse_seeds(seeds) if seeds else None,
+                       reference=reference, device=device, data_dir=data_dir, cache=cache,
+                       exec_options=exec_options(backend, workers, threads, ray_address), display=display(),
+                       command=command_line(), out=directory)
     table = order_by_mean(pivot(result.summary))
     table.columns = [f"{s}/{t}" for s, t in table.columns]
     table.insert(0, "metric", table.index)
     out.print(rich_table(table.reset_index(drop=True), f"{spec.name}, protocol {spec.protocol}: Spearman ρ "
                          "(mean over seeds)", digits=2))
-    report = info["report"]
-    if "cells" in report:
-        out.print(f"versus {Path(reference).name}: {report['reproduced']} of {report['cells']} cells reproduced "
-                  f"(inside our 95 % interval), {report['within']} within ±0.05")
-    stats = info["stats"]
-    computed = sum(p["computed"] for p in stats["per_plan"])
-    where = (f"({stats['backend']['backend']}, {stats['backend']['workers']} worker(s))" if computed
-             else "(everything came from the cache)")
-    out.print(f"computed {computed} scores in {stats['wall_seconds']:.1f}s {where}; results in {directory}/")
+    if "cells" in result.files:
+        f = result.files
+        out.print(f"versus {Path(result.reference).name}: {f['reproduced']} of {f['cells']} cells reproduced "
+                  f"(inside our 95 % interval), {f['within']} within ±0.05")
+    print_done(result, directory)
 
 
 @app.command()
@@ -327,33 +253,36 @@ def regress(
     protocol: str = typer.Option(None, "--protocol", help="rerun under this protocol instead of the stored one"),
 ) -> None:
     """Rerun a stored study and exit 1 if any cell moved beyond the tolerance (0 if none did)."""
-    import tempfile
-
+    import swapbench.api as api
     from swapbench.report.tables import rich_table
-    from swapbench.study.regress import load_stored, moved_cells
 
-    if tolerance < 0:
-        raise SwapbenchError("--tolerance must be >= 0")
-    spec, run, stored = load_stored(results_dir)
-    spec = with_protocol(spec, protocol)
-    threads = threads or run.get("threads")  # CPU results can depend on the thread count in the last bits
-    options = exec_options(backend, workers, threads, None)
-    with tempfile.TemporaryDirectory(prefix="swapbench-regress-") as tmp:
-        directory = Path(out_dir or Path(tmp) / "out")
-        _, result, _ = _run_study(
-            spec, limit_archs=run.get("limit_archs"), seeds=run.get("seeds"), out_dir=directory,
-            cache=cache or str(Path(tmp) / "cache.sqlite"), reference=None, data_dir=data_dir, device=None,
-            threads=threads, options=options, write_scores=False, title_note=" (regression rerun)")
-    moved = moved_cells(stored, result.summary, tolerance)
-    if len(moved):
-        out.print(rich_table(moved, f"{len(moved)} cell(s) moved beyond ±{tolerance:g}", digits=4))
-        sys.stderr.write(f"regression: {len(moved)} of {len(stored)} cells of {results_dir} moved beyond "
-                         f"±{tolerance:g}\n")
+    check = api.regress(results_dir, tolerance=tolerance, cache=cache, data_dir=data_dir, protocol=protocol,
+                        exec_options=exec_options(backend, workers, threads, None), display=display(),
+                        command=command_line())
+    if out_dir:
+        check.result.write(out_dir, scores=False)
+    if not check.passed:
+        out.print(rich_table(check.moved, f"{len(check.moved)} cell(s) moved beyond ±{tolerance:g}", digits=4))
+        sys.stderr.write(f"regression: {len(check.moved)} of {len(check.stored)} cells of {results_dir} moved "
+                         f"beyond ±{tolerance:g}\n")
         raise typer.Exit(1)
-    delta = (result.summary.set_index(["space", "task", "proxy"])["spearman_mean"]
-             - stored.set_index(["space", "task", "proxy"])["spearman_mean"]).abs().max()
-    out.print(f"regression passed: all {len(stored)} cells of {results_dir} within ±{tolerance:g} "
-              f"(largest |Δ| {0.0 if delta != delta else delta:.4f})")
+    out.print(f"regression passed: all {len(check.stored)} cells of {results_dir} within ±{tolerance:g} "
+              f"(largest |Δ| {check.largest_delta:.4f})")
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: str = typer.Argument(..., help="a run directory (run.json and scores), e.g. results/ci"),
+    reference: str = typer.Option(None, "--reference", help="reference CSV (proxy,space,task,spearman) to diff"),
+) -> None:
+    """Re-render every table and figure of a stored run from its scores, without rescoring."""
+    import swapbench.api as api
+
+    info = api.rerender(run_dir, reference)
+    for path in info.get("written", []):
+        out.print(f"  {path}", markup=False, highlight=False)
+    out.print(f"re-rendered {info.get('kind', 'run')} in {run_dir}/ from its stored scores", markup=False,
+              highlight=False)
 
 
 @app.command("proxies")
@@ -532,48 +461,24 @@ def ablation_input_size(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
     out_dir: str = typer.Option("runs/ablation-input-size", "--out", help="output dir"),
-    cache: str = typer.Option(None, "--cache", help="score cache (default: runs/cache.sqlite)"),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
+    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
+    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
 ) -> None:
     """Table 3: standard activation patterns |A| vs SWAP vs reg-SWAP at several input sizes."""
-    from swapbench.report.figures_ablation import input_size_figure
-    from swapbench.report.tables import rich_table, write_csv, write_json
+    import swapbench.api as api
+    from swapbench.report.tables import rich_table
     from swapbench.study import ablation as ab
-    from swapbench.study.cache import ScoreCache
-    from swapbench.study.runner import run_metadata
 
     config = ab.InputSizeConfig(
         space=space, task=task, n_archs=n_archs, seed=seed, sizes=_number_list(sizes, "--sizes", int),
         batch_size=batch_size, resize=resize, repeats=repeats, mu=mu, sigma=sigma, form=form, truth=truth,
-        device=device, data_dir=data_dir, out=out_dir, cache=cache, threads=threads,
-    )
-    iplan = ab.plan_input_size(config)
-    for notice in iplan.plan.notices:
-        err.print(f"[yellow]notice:[/] {notice}")
-    directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    store = ScoreCache(Path(iplan.plan.config.cache_path()))
-    try:
-        with make_progress() as bar:
-            job = bar.add_task(f"input size {space}/{task}", total=iplan.total)
-            stats = ab.execute_input_size(iplan, store, progress=lambda k: bar.advance(job, k))
-        scores = ab.input_size_scores(iplan, store)
-        stats["per_arch_seconds"] = ab.input_size_seconds(iplan, store)
-    finally:
-        store.close()
-    table = ab.input_size_table(scores)
-    write_csv(scores, directory / "scores.csv")
-    write_csv(table, directory / "table.csv")
-    (directory / "table.md").write_text(ab.input_size_markdown(table, iplan))
-    input_size_figure(table, ab.METRIC_LABELS, directory / "spearman_vs_input_size")
-    meta = run_metadata(iplan.plan, stats, _ablation_command())
-    meta["ablation"] = dict(kind="input-size", config=config.to_dict(), effective_sizes=iplan.effective,
-                            mu=iplan.mu, sigma=iplan.sigma,
-                            cache_keys={f"{m}@{s}": k for (m, s), k in iplan.keys.items()})
-    write_json(meta, directory / "run.json")
+        device=device, data_dir=data_dir, cache=cache)
+    result, table = api.ablation_input_size(config, exec_options=exec_options(backend, workers, threads, None),
+                                            display=display(), command=command_line(), out=out_dir)
     out.print(rich_table(table.drop(columns=["min", "max", "kendall"]), f"input-size ablation: {space}/{task}"))
-    out.print(f"computed {stats['computed']} scores, reused {stats['reused']} from the cache "
-              f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
+    print_done(result, out_dir)
 
 
 @ablation_app.command("regularisation")
@@ -594,53 +499,30 @@ def ablation_regularisation(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-reg-SPACE)"),
-    cache: str = typer.Option(None, "--cache", help="score cache (default: runs/cache.sqlite)"),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
+    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
+    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
+    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
 ) -> None:
     """Tables 4-6: Spearman of reg-SWAP over a (mu, sigma) grid on disjoint groups, and the size histogram."""
-    from swapbench.report.figures_ablation import model_size_histogram
-    from swapbench.report.tables import rich_table, write_csv, write_json
+    import swapbench.api as api
+    from swapbench.report.tables import rich_table
     from swapbench.study import ablation as ab
-    from swapbench.study.cache import ScoreCache
-    from swapbench.study.runner import execute, run_metadata, stored_seconds
 
     config = ab.RegularisationConfig(
         space=space, task=task, groups=groups, group_size=group_size, seed=seed, batch_size=batch_size,
         repeats=repeats, mus=_number_list(mus, "--mus") if mus else [],
         sigmas=_number_list(sigmas, "--sigmas") if sigmas else [],
         forms=[f.strip() for f in forms.split(",") if f.strip()], truth=truth, device=device, data_dir=data_dir,
-        out=out_dir, cache=cache, threads=threads,
-    )
-    rplan = ab.plan_regularisation(config)
-    for notice in rplan.plan.notices:
-        err.print(f"[yellow]notice:[/] {notice}")
-    directory = Path(rplan.plan.config.out)
-    directory.mkdir(parents=True, exist_ok=True)
-    store = ScoreCache(rplan.plan.config.cache_path())
-    try:
-        with make_progress() as bar:
-            job = bar.add_task(f"regulariser {space}/{task}", total=rplan.total)
-            stats = execute(rplan.plan, store, progress=lambda k: bar.advance(job, k))
-        scores = ab.regularisation_scores(rplan, store)
-        stats["per_arch_seconds"] = stored_seconds(rplan.plan, store)
-    finally:
-        store.close()
-    long = ab.apply_grid(scores, rplan.grid, config.forms)
-    table = ab.grid_table(long)
-    write_csv(scores, directory / "scores.csv")
-    write_csv(long, directory / "grid.csv")
-    write_csv(table, directory / "table.csv")
-    (directory / "table.md").write_text(ab.regularisation_markdown(table, rplan, scores))
-    model_size_histogram(scores["params_m"], space, task, directory / "model_size_hist")
-    meta = run_metadata(rplan.plan, stats, _ablation_command())
-    meta["ablation"] = dict(kind="regularisation", config=config.to_dict(), group_size=rplan.group_size,
-                            available=rplan.available, group_seeds=rplan.group_seeds(),
-                            paper_table=rplan.paper_table, grid=[(g.block, g.mu, g.sigma) for g in rplan.grid])
-    write_json(meta, directory / "run.json")
+        cache=cache)
+    directory = out_dir or f"runs/ablation-reg-{space}"
+    result, table = api.ablation_regularisation(config, exec_options=exec_options(backend, workers, threads, None),
+                                                display=display(), command=command_line(), out=directory)
+    info = result.meta["ablation"]
     cols = ["form", "block", "mu", "sigma", *[f"g{k}" for k in range(1, groups + 1)], "mean", "paper_mean"]
-    out.print(rich_table(table[cols], f"regulariser ablation: {space}/{task}, {groups} groups of {rplan.group_size}"))
-    out.print(f"computed {stats['computed']} scores, reused {stats['reused']} from the cache "
-              f"in {stats['wall_seconds']:.1f}s; results in {directory}/")
+    out.print(rich_table(table[cols], f"regulariser ablation: {space}/{task}, {groups} groups of "
+                                      f"{info['group_size']}"))
+    print_done(result, directory)
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,14 +556,13 @@ def search(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/search-SPACE-TASK-METRIC)"),
-    cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
+    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
 ) -> None:
     """SWAP-NAS evolutionary search (paper Algorithm 1) with a training-free fitness, resumable."""
-    from swapbench.report.search import search_markdown, trajectory_figure
-    from swapbench.report.tables import rich_table, write_csv, write_json
-    from swapbench.search import EvolutionConfig, SearchConfig, plan_search, run_search, summarise_search
-    from swapbench.study.cache import ScoreCache
+    import swapbench.api as api
+    from swapbench.report.tables import rich_table
+    from swapbench.search import EvolutionConfig, SearchConfig
 
     directory = Path(out_dir or f"runs/search-{space}-{task}-{metric}")
     config = SearchConfig(
@@ -689,38 +570,10 @@ def search(
         seeds=parse_seeds(seeds), evolution=EvolutionConfig(population, cycles, sample_size, mutation_times,
                                                             crossover_prob),
         baseline=baseline, protocol=protocol, batch_size=batch_size, batch_policy=batch_policy, repeats=repeats,
-        truth=truth,
-        device=device, data_dir=data_dir, out=str(directory), cache=cache, threads=threads,
+        truth=truth, device=device, data_dir=data_dir, out=str(directory), cache=cache, threads=threads,
     )
-    splan = plan_search(config)
-    for notice in splan.notices:
-        err.print(f"[yellow]notice:[/] {notice}")
-    directory.mkdir(parents=True, exist_ok=True)
-    store = ScoreCache(Path(cache) if cache else directory / "cache.sqlite")
-    try:
-        with make_progress() as bar:
-            job = bar.add_task(f"search {space}/{task}", total=splan.max_evaluations())
-
-            def advance(done: int, total_delta: int) -> None:
-                if total_delta:
-                    bar.update(job, total=bar.tasks[job].total + total_delta)
-                bar.advance(job, done)
-
-            run = run_search(splan, store, advance)
-    finally:
-        store.close()
-    summary = summarise_search(run.results)
+    run, summary = api.search(config, display=display(), command=command_line(), out=directory)
     title = f"{metric} search on {space}/{task}, {len(config.seeds)} seed(s)"
-    write_csv(run.results, directory / "search.csv")
-    write_csv(run.trajectory, directory / "trajectory.csv")
-    write_csv(summary, directory / "summary.csv")
-    (directory / "summary.md").write_text(search_markdown(summary, run.results, title))
-    trajectory_figure(run.trajectory, title, directory / "trajectory")
-    command = "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    write_json(dict(command=command, config=config.to_dict(), cache_key=splan.key,
-                    metric_options=splan.plan.options[splan.spec.name], batch_size=splan.plan.batch_size,
-                    truth=None if splan.truth is None else dict(name=splan.truth.name, source=splan.truth.source),
-                    notices=splan.notices, timings=run.stats), directory / "run.json")
     cols = ["seed", "algorithm", "arch_str", "score", "size", "unique", "computed", "seconds", "accuracy"]
     out.print(rich_table(run.results[cols], title))
     out.print(rich_table(summary, "mean ± std over seeds (std in the *_std columns)"))
@@ -748,15 +601,14 @@ def ablation_size_control(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-size-control-SPACE)"),
-    cache: str = typer.Option(None, "--cache", help="score cache (default: OUT/cache.sqlite)"),
+    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
 ) -> None:
     """Fig. 5: the size of the architecture SWAP-NAS finds against reg-SWAP's mu = sigma."""
-    from swapbench.report.search import size_control_figure
-    from swapbench.report.tables import markdown_table, write_csv, write_json
+    import swapbench.api as api
+    from swapbench.report.search import size_control_markdown
     from swapbench.search import EvolutionConfig
-    from swapbench.search.size_control import SizeControlConfig, size_control
-    from swapbench.study.cache import ScoreCache
+    from swapbench.search.size_control import SizeControlConfig
 
     directory = Path(out_dir or f"runs/ablation-size-control-{space}")
     config = SizeControlConfig(
@@ -765,42 +617,9 @@ def ablation_size_control(
         n_random=n_random, batch_size=batch_size, repeats=repeats, device=device, data_dir=data_dir,
         out=str(directory), cache=cache, threads=threads,
     )
-    grid = config.grid()
-    directory.mkdir(parents=True, exist_ok=True)
-    store = ScoreCache(Path(cache) if cache else directory / "cache.sqlite")
-    try:
-        with make_progress() as bar:
-            job = bar.add_task(f"size control {space}/{task}",
-                               total=len(grid) * len(config.seeds) * config.evolution.max_evaluations())
-
-            def advance(done: int, total_delta: int) -> None:
-                if total_delta:
-                    bar.update(job, total=bar.tasks[job].total + total_delta)
-                bar.advance(job, done)
-
-            found, sizes, summary = size_control(config, store, advance)
-    finally:
-        store.close()
-    write_csv(found, directory / "found.csv")
-    write_csv(pd_frame({"size": sizes}), directory / "random_sizes.csv")
-    title = f"{space}/{task}: Spearman(μ, found size) = {summary['spearman_mu_size']:.3f}"
-    size_control_figure(found, sizes, summary["unit"], title, directory / "size_control")
-    per_mu = pd_frame(summary["per_mu"])
-    text = (f"# Model-size control, {space}/{task}\n\nSpearman between mu and the found size over "
-            f"{summary['searches']} searches: **{summary['spearman_mu_size']:.3f}**. Sizes in {summary['unit']} of "
-            f"parameters; {summary['random']['n']} random models span {summary['random']['min']:.3f} to "
-            f"{summary['random']['max']:.3f} (median {summary['random']['median']:.3f}).\n\n"
-            + markdown_table(per_mu))
-    (directory / "summary.md").write_text(text)
-    write_json(dict(command=_ablation_command(), config=config.to_dict(), summary=summary), directory / "run.json")
-    out.print(text)
+    found, sizes, summary = api.size_control(config, display=display(), command=command_line(), out=directory)
+    out.print(size_control_markdown(summary, space, task))
     out.print(f"{summary['searches']} searches, {summary['computed']} scores computed; results in {directory}/")
-
-
-def pd_frame(data: Any):
-    import pandas as pd
-
-    return pd.DataFrame(data)
 
 
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}

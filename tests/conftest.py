@@ -34,3 +34,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_default_cache(tmp_path_factory):
+    """Commands run without --cache use the shared default cache: point it (and every subprocess's) at a
+    temporary file, never at runs/ of the checkout."""
+    path = tmp_path_factory.mktemp("default-cache") / "cache.sqlite"
+    before = os.environ.get("SWAPBENCH_CACHE")
+    os.environ["SWAPBENCH_CACHE"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("SWAPBENCH_CACHE", None)
+    else:
+        os.environ["SWAPBENCH_CACHE"] = before

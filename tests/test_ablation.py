@@ -154,28 +154,32 @@ def test_disjoint_groups_are_disjoint_and_deterministic():
 # against the metrics
 
 
-def test_swap_and_theta_match_the_metrics(tmp_path, data_dir, one_thread):
-    """Psi at full size equals the `swap` metric on the same batch; Theta (`params`) equals reg_swap's."""
-    from swapbench.proxies.registry import ProxyContext
-    from swapbench.proxies.swap import _theta
-    from swapbench.study.runner import _batch, score_arch
+def test_size_variants_match_the_metrics(tmp_path, data_dir, one_thread):
+    """At the images' own size the ablation scores `swap` and `std_patterns` themselves; |A| and Psi there are
+    the one-forward counts of `pattern_counts` on the same Gaussian-initialised network and batch."""
+    from swapbench.proxies.swap import gaussian_init
+    from swapbench.study.runner import _batch, build_network, score_arch, sized_batch
 
-    config = ab.InputSizeConfig(n_archs=3, sizes=[32], batch_size=8, device="cpu", data_dir=str(data_dir),
-                                out=str(tmp_path), cache=str(tmp_path / "c.sqlite"))
+    config = ab.InputSizeConfig(n_archs=3, sizes=[8, 32], batch_size=8, device="cpu", data_dir=str(data_dir),
+                                cache=str(tmp_path / "c.sqlite"))
     iplan = ab.plan_input_size(config)
     plan = iplan.plan
-    assert iplan.effective == {32: 32}
+    assert iplan.effective == {8: 8, 32: 32}
+    assert [s.name for s in plan.proxies] == ["params", "std_patterns@8x8", "swap@8x8", "std_patterns", "swap"]
     batch = _batch(plan, 0, "")
-    x = ab.size_batches(iplan)[32]
-    assert torch.equal(x, batch[0])  # a 32x32 crop of a 32x32 batch is the batch
+    assert torch.equal(sized_batch(batch[0], 32, "crop", 0), batch[0])  # a 32x32 crop of 32x32 images
     for row in plan.samples[0][:2]:
         arch = plan.truth.archs[row]
         scored = score_arch(plan, 0, arch, plan.proxies, batch)
-        std, psi = ab.score_patterns(plan, 0, arch, x)
-        assert psi == scored["swap"][0] and 1 <= std <= 8
-        net = plan.space.build(arch, "cifar10")
-        theta = _theta(net, ProxyContext(space=plan.space, task="cifar10"))
-        assert scored["params"][0] == pytest.approx(theta, abs=1e-12)
+        for size, suffix in ((32, ""), (8, "@8x8")):
+            net = build_network(plan.space, arch, "cifar10", 0).train()
+            from swapbench.proxies.registry import ProxyContext
+
+            ctx = ProxyContext(space=plan.space, task="cifar10", seed=0, arch_key=plan.space.canonical_key(arch))
+            gaussian_init(net, ctx.generator("swap-init"))
+            std, psi = ab.pattern_counts(net, sized_batch(batch[0], size, "crop", 0))
+            assert scored[f"swap{suffix}"][0] == psi and scored[f"std_patterns{suffix}"][0] == std
+            assert 1 <= std <= 8
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,32 +192,38 @@ def test_cli_input_size_end_to_end(tmp_path, data_dir):
             "--device", "cpu", "--out", str(out), "--cache", str(cache), "--data-dir", str(data_dir)]
     proc = swapbench(*args, "--sizes", "3,8")
     assert proc.returncode == 0, proc.stderr
-    assert "computed 20 scores, reused 0" in proc.stdout  # 4 x (Theta + 2 sizes x (|A|, Psi))
-    for name in ("scores.csv", "table.csv", "table.md", "run.json", "spearman_vs_input_size.png",
-                 "spearman_vs_input_size.pdf"):
+    assert "computed 20 scores" in proc.stdout and "reused 0" in proc.stdout  # 4 x (Theta + 2 x (|A|, Psi))
+    for name in ("scores.csv.gz", "correlations.csv", "summary.csv", "summary.md", "run.json",
+                 "figures/spearman_vs_input_size.png", "figures/spearman_vs_input_size.pdf", "figures/scatter.png"):
         assert (out / name).exists(), name
-    table = pd.read_csv(out / "table.csv")
+    table = pd.read_csv(out / "summary.csv")
     assert len(table) == 3 * 2 and set(table["metric"]) == {ab.STD, ab.SWAP, ab.REG}
     std = table[table["metric"] == ab.STD]
     assert (std["max"] <= 8).all()  # |A| never exceeds the batch size
     paper = table[(table["metric"] == ab.SWAP) & (table["input_size"] == 3)].iloc[0]
     assert paper["paper_mean"] == pytest.approx(42.94) and paper["paper_spearman"] == pytest.approx(0.86)
-    scores = pd.read_csv(out / "scores.csv")
-    wide = scores.pivot_table(index=["arch", "input_size"], columns="metric", values="score")
-    assert (wide[ab.REG] <= wide[ab.SWAP] + 1e-9).all()
+    scores = pd.read_csv(out / "scores.csv.gz")
     meta = json.loads((out / "run.json").read_text())
-    assert meta["ablation"]["effective_sizes"] == {"3": 3, "8": 8}
+    wide = ab.input_size_scores(scores, meta["ablation"]).pivot_table(
+        index=["arch", "input_size"], columns="metric", values="score")
+    assert (wide[ab.REG] <= wide[ab.SWAP] + 1e-9).all()
+    assert meta["ablation"]["effective_sizes"] == {"3": 3, "8": 8} and meta["kind"] == "ablation-input-size"
     assert "swapbench ablation input-size" in meta["command"]
-    assert "15x15" not in (out / "table.md").read_text()
+    assert "15x15" not in (out / "summary.md").read_text()
 
     again = swapbench(*args, "--sizes", "3,8")
-    assert again.returncode == 0 and "computed 0 scores, reused 20" in again.stdout
-    pd.testing.assert_frame_equal(pd.read_csv(out / "scores.csv"), scores)
+    assert again.returncode == 0 and "computed 0 scores" in again.stdout and "reused 20" in again.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(out / "scores.csv.gz"), scores)
+    before = pd.read_csv(out / "summary.csv")
+    (out / "summary.csv").unlink()
+    rendered = swapbench("report", str(out))  # the tables come back from the stored scores alone
+    assert rendered.returncode == 0, rendered.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), before)
 
     odd = swapbench(*args, "--sizes", "15", "--n-archs", "3")  # NB201 rejects 15x15: 16x16 is used
     assert odd.returncode == 0, odd.stderr
     assert "16x16 is used instead" in odd.stderr
-    assert pd.read_csv(out / "table.csv")["effective_size"].tolist() == [16, 16, 16]
+    assert pd.read_csv(out / "summary.csv")["effective_size"].tolist() == [16, 16, 16]
 
 
 def test_cli_regularisation_end_to_end(tmp_path, data_dir):
@@ -223,26 +233,26 @@ def test_cli_regularisation_end_to_end(tmp_path, data_dir):
                      "--cache", str(cache), "--data-dir", str(data_dir))
     assert proc.returncode == 0, proc.stderr
     assert "groups of 3 architectures" in proc.stderr and "computed 12 scores" in proc.stdout
-    for name in ("scores.csv", "grid.csv", "table.csv", "table.md", "run.json", "model_size_hist.png",
-                 "model_size_hist.pdf"):
+    for name in ("scores.csv.gz", "correlations.csv", "summary.csv", "summary.md", "run.json",
+                 "figures/model_size_hist.png", "figures/model_size_hist.pdf", "figures/scatter.png"):
         assert (out / name).exists(), name
-    scores = pd.read_csv(out / "scores.csv")
+    meta = json.loads((out / "run.json").read_text())
+    scores = ab.regularisation_scores(pd.read_csv(out / "scores.csv.gz"), meta["ablation"]["group_seeds"])
     assert len(scores) == 6 and scores.groupby("group")["arch"].nunique().tolist() == [3, 3]
     assert scores["arch"].nunique() == 6  # the groups are disjoint
     assert scores.groupby("group")["seed"].first().tolist() == [0, 1]
-    table = pd.read_csv(out / "table.csv")
+    table = pd.read_csv(out / "summary.csv")
     assert set(table["form"]) == {"paper", "code"}
     assert len(table) == 2 * len(ab.default_grid("nb201", 1.5)[0])
-    assert "Table 5" in (out / "table.md").read_text()
-    meta = json.loads((out / "run.json").read_text())
-    assert meta["ablation"]["group_size"] == 3 and meta["resolved"]["n_archs"] == 3
+    assert "Table 5" in (out / "summary.md").read_text()
+    assert meta["ablation"]["group_size"] == 3 and meta["columns"][0]["archs_per_seed"] == 3
 
     grid = swapbench("ablation", "regularisation", "--space", "nb201", "--groups", "2", "--group-size", "3",
                      "--batch-size", "8", "--threads", "1", "--device", "cpu", "--out", str(out),
                      "--cache", str(cache), "--data-dir", str(data_dir), "--mus", "0.5,1.5", "--sigmas", "1",
                      "--forms", "code")
-    assert grid.returncode == 0 and "computed 0 scores, reused 12" in grid.stdout
-    table = pd.read_csv(out / "table.csv")
+    assert grid.returncode == 0 and "computed 0 scores" in grid.stdout and "reused 12" in grid.stdout
+    table = pd.read_csv(out / "summary.csv")
     assert len(table) == 1 + 2 and set(table["form"]) == {"code"}
 
 

@@ -38,7 +38,7 @@ def populated(tmp_path_factory, data_dir):
     """A finished small run whose cache the bad-input cases must leave intact."""
     out = tmp_path_factory.mktemp("run")
     proc = swapbench("correlate", "--space", "nb201", "--task", "cifar10", *TINY, "--out", str(out),
-                     "--data-dir", str(data_dir))
+                     "--cache", str(out / "cache.sqlite"), "--data-dir", str(data_dir))
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -124,8 +124,9 @@ def test_listings(data_dir):
 
 def test_run_json_records_policy_and_sources(populated):
     meta = json.loads((populated / "run.json").read_text())
-    assert meta["resolved"]["batch_policy"] == "fixed"
-    assert meta["resolved"]["batch_size"] == 8
-    assert meta["data"]["truth"]["name"] == "nbsz"
-    assert meta["data"]["images"]["substitute"] is False
-    assert meta["resolved"]["proxy_options"]["swap"]["repeats"] == 1
+    column = meta["columns"][0]
+    assert column["batch_policy"] == "fixed" and column["batch_size"] == 8
+    assert column["truth"]["name"] == "nbsz"
+    assert column["images"]["substitute"] is False
+    assert column["proxy_options"]["swap"]["repeats"] == 1
+    assert meta["kind"] == "correlate" and meta["study"]["columns"][0]["space"] == "nb201"

@@ -104,13 +104,23 @@ def test_a_broken_user_band_file_is_a_clean_error(user_home):
         default_band("nb201", "cifar10")
 
 
-def test_the_package_reads_no_file_beside_its_source():
-    """Files relative to `__file__` do not exist in a wheel's install; package data goes through
-    importlib.resources."""
+def _mentions_file(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "__file__" for n in ast.walk(node))
+
+
+def test_the_package_reads_no_file_outside_itself():
+    """Paths that climb from `__file__` out of the package (`parents[k]`, `.parent.parent`) reach the source
+    checkout, which an installed wheel does not have; package data goes through importlib.resources."""
     root = Path(swapbench.__file__).parent
-    found = [f"{path.relative_to(root.parent)}:{node.lineno}" for path in sorted(root.rglob("*.py"))
-             for node in ast.walk(ast.parse(path.read_text()))
-             if isinstance(node, ast.Name) and node.id == "__file__"]
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            climbs = (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
+                      and node.value.attr == "parents") or (
+                isinstance(node, ast.Attribute) and node.attr == "parent"
+                and isinstance(node.value, ast.Attribute) and node.value.attr == "parent")
+            if climbs and _mentions_file(node):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
     assert found == []
 
 

@@ -12,8 +12,9 @@ from scipy import stats
 
 from swapbench.data.images import load_images
 from swapbench.study.config import CorrelateConfig
+from swapbench.study.engine import RunOptions, run_metadata
 from swapbench.study.protocols import PROTOCOLS
-from swapbench.study.runner import _batch, plan_run, run_metadata
+from swapbench.study.runner import _batch, plan_run
 from swapbench.study.stats import bootstrap_correlations, correlation_table, percentile_interval, summarise
 
 
@@ -38,10 +39,18 @@ def test_protocol_settings_land_in_the_key_and_run_json(name, data_dir):
     assert (ident["batch_size"], ident["batch_policy"]) == (size, policy)
     assert ident["options"]["repeats"] == repeats and ident["options"]["form"] == form
     assert plan.key_idents["swap"]["options"]["repeats"] == repeats
-    meta = run_metadata(plan, {}, "swapbench correlate ...")
-    assert meta["resolved"]["protocol"]["name"] == name
-    assert (meta["resolved"]["batch_size"], meta["resolved"]["batch_policy"]) == (size, policy)
-    assert meta["resolved"]["proxy_options"]["reg_swap"]["form"] == form
+    from swapbench.study.config import Column, StudyConfig
+    from swapbench.study.engine import StudyResult
+
+    study = StudyConfig(name="t", columns=[Column("nb201", "cifar10")], protocol=name)
+    timing = dict(column="nb201/cifar10", arch_seconds=0.0, compute_seconds=0.0, computed_this_run=0, reused=0,
+                  finished_after=0.0, per_metric={})
+    meta = run_metadata(study, [plan], StudyResult(None, None, None, [timing]), None, "swapbench correlate ...",
+                        RunOptions())
+    column = meta["columns"][0]
+    assert column["protocol"] == name and meta["run"]["protocol"] == name
+    assert (column["batch_size"], column["batch_policy"]) == (size, policy)
+    assert column["proxy_options"]["reg_swap"]["form"] == form
 
 
 def test_protocols_never_share_keys(data_dir):

@@ -18,6 +18,7 @@ ARGS = ["--space", "nb201", "--task", "cifar10", "--seeds", "0-1", "--repeats", 
 
 def run(out, *extra, data_dir, wait=True):
     cmd = [sys.executable, "-m", "swapbench.cli", "correlate", *ARGS, "--out", str(out),
+           "--cache", str(out / "cache.sqlite"),
            "--data-dir", str(data_dir), *extra]
     if not wait:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -30,8 +31,8 @@ def test_contract_rerun_and_determinism(tmp_path, data_dir):
     a, b = tmp_path / "a", tmp_path / "b"
     first = run(a, "--n-archs", "6", data_dir=data_dir)
     assert "computed 24 scores, reused 0" in first.stdout
-    scores = pd.read_csv(a / "scores.csv")
-    assert list(scores.columns) == ["seed", "arch", "proxy", "score", "accuracy"]
+    scores = pd.read_csv(a / "scores.csv.gz")
+    assert list(scores.columns) == ["space", "task", "seed", "arch", "proxy", "score", "accuracy"]
     assert len(scores) == 6 * 2 * 2
     assert scores["arch"].str.startswith("(").all()  # keys exactly as in zc_nasbench201.json
     corr = pd.read_csv(a / "correlations.csv")
@@ -50,10 +51,10 @@ def test_contract_rerun_and_determinism(tmp_path, data_dir):
 
     again = run(a, "--n-archs", "6", data_dir=data_dir)
     assert "computed 0 scores, reused 24" in again.stdout
-    pd.testing.assert_frame_equal(pd.read_csv(a / "scores.csv"), scores)
+    pd.testing.assert_frame_equal(pd.read_csv(a / "scores.csv.gz"), scores)
 
     run(b, "--n-archs", "6", data_dir=data_dir)  # separate cache: same numbers
-    pd.testing.assert_frame_equal(pd.read_csv(b / "scores.csv"), scores)
+    pd.testing.assert_frame_equal(pd.read_csv(b / "scores.csv.gz"), scores)
 
 
 def test_resume_after_kill(tmp_path, data_dir):
@@ -79,7 +80,7 @@ def test_resume_after_kill(tmp_path, data_dir):
     assert "reused" in resumed.stdout and "reused 0 " not in resumed.stdout
     run(full, *n, data_dir=data_dir)
     assert (killed / "summary.csv").read_text() == (full / "summary.csv").read_text()
-    pd.testing.assert_frame_equal(pd.read_csv(killed / "scores.csv"), pd.read_csv(full / "scores.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(killed / "scores.csv.gz"), pd.read_csv(full / "scores.csv.gz"))
 
 
 def test_keys_of_metrics_that_ignore_the_images_do_not_depend_on_the_rest_of_the_run(data_dir):

@@ -111,13 +111,14 @@ def test_correlate_on_genotypes_with_none(tmp_path, data_dir):
     proc = swapbench("correlate", "--space", "darts", "--task", "cifar10", "--protocol", "swap-official",
                      "--proxies", "swap,reg_swap", "--repeats", "2",
                      "--truth", str(truth), "--arch-column", "genotype", "--acc-column", "acc", "--seeds", "0",
-                     "--n-archs", "6", "--threads", "1", "--out", str(out), "--data-dir", str(data_dir))
+                     "--n-archs", "6", "--threads", "1", "--out", str(out), "--cache", str(out / "c.sqlite"),
+                     "--data-dir", str(data_dir))
     assert proc.returncode == 0, proc.stderr
     assert "on the darts-swap network" in proc.stderr
-    scores = pd.read_csv(out / "scores.csv")
+    scores = pd.read_csv(out / "scores.csv.gz")
     assert len(scores) == 12 and (scores["score"] > 0).all()
     meta = json.loads((out / "run.json").read_text())
-    assert meta["resolved"]["protocol"]["name"] == "swap-official" and meta["resolved"]["batch_size"] == 16
+    assert meta["columns"][0]["protocol"] == "swap-official" and meta["columns"][0]["batch_size"] == 16
     bad = swapbench("correlate", "--space", "nb301", "--task", "cifar10", "--truth", str(truth), "--arch-column",
                     "genotype", "--acc-column", "acc", "--seeds", "0", "--out", str(tmp_path / "bad"),
                     "--data-dir", str(data_dir))

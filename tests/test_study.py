@@ -20,9 +20,9 @@ from swapbench.errors import SwapbenchError
 from swapbench.proxies.registry import PROXIES
 from swapbench.report.heatmap import compare, order_by_mean, pivot
 from swapbench.study.cache import ScoreCache
+from swapbench.study.config import StudyConfig, load_study
 from swapbench.study.regress import moved_cells
 from swapbench.study.stats import correlation_table
-from swapbench.study.study import StudyConfig, load_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -100,8 +100,8 @@ def test_bad_study_input_is_one_line(tmp_path, data_dir):
 
 def test_study_outputs_match_correlate(tiny_study, data_dir):
     out = tiny_study["out"]
-    for name in ("summary.csv", "summary.md", "correlations.csv", "scores.csv.gz", "heatmap.png", "heatmap.pdf",
-                 "run.json"):
+    for name in ("summary.csv", "summary.md", "correlations.csv", "scores.csv.gz", "figures/heatmap.png",
+                 "figures/heatmap.pdf", "run.json"):
         assert (out / name).is_file(), name
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == 2 * 4 and set(summary["seeds"]) == {2} and set(summary["n"]) == {6}
@@ -138,7 +138,7 @@ def test_a_metric_subset_reuses_the_full_runs_scores(tiny_study, data_dir):
     result = run_cli("study", str(tiny_study["config"]), "--proxies", "nwot,params", "--out", str(out),
                      "--cache", str(tiny_study["cache"]), "--data-dir", str(data_dir), "--threads", "1")
     assert result.exit_code == 0 and "computed 0 scores" in result.output
-    assert "everything came from the cache" in result.output
+    assert "reused 48 from the cache" in result.output
     subset = pd.read_csv(out / "summary.csv")
     assert list(dict.fromkeys(subset["proxy"])) == ["params", "nwot"]  # the config's order
     full = pd.read_csv(tiny_study["out"] / "summary.csv")
@@ -162,7 +162,7 @@ def test_reference_diff_and_gaps(tiny_study, tmp_path, data_dir):
     assert len(gaps) == 5
     merged = gaps.merge(summary, on=["space", "task", "proxy"])
     assert np.allclose(merged["diff"], merged["spearman_mean"] - 0.5, equal_nan=True)
-    assert (out / "heatmap_diff.png").is_file() and (out / "heatmap_diff.pdf").is_file()
+    assert (out / "figures/heatmap_diff.png").is_file() and (out / "figures/heatmap_diff.pdf").is_file()
     assert "within ±0.05" in (out / "summary.md").read_text()
 
 

@@ -40,6 +40,11 @@ class TruthTable:
     def __len__(self) -> int:
         return len(self.keys)
 
+    @classmethod
+    def empty(cls) -> TruthTable:
+        """No ground truth: for scoring given architectures."""
+        return cls("none", "", "", "", [], [], np.zeros(0))
+
 
 def _value(entry: Any) -> float:
     """NB-SZ stores a proxy value as a number or as {score, time}."""

@@ -21,7 +21,7 @@ from torch import nn
 from swapbench.errors import SwapbenchError
 from swapbench.nn.counting import count_model
 from swapbench.nn.hooks import call_identity, hooked_forward
-from swapbench.nn.patterns import PatternCounter, pack_samples
+from swapbench.nn.patterns import PatternCounter, distinct_rows, pack_samples
 from swapbench.proxies.priors import reg_swap_prior
 from swapbench.proxies.registry import ProxyContext, proxy
 
@@ -97,15 +97,36 @@ def swap_per_repeat(net: nn.Module, inputs: torch.Tensor, repeats: int, init: st
     return values
 
 
-def _psi(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext) -> float:
+def _pattern_means(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext, with_samples: bool
+                   ) -> tuple[float, float | None]:
+    """(mean Psi, mean |A| or None) over the repeats, from one forward per repeat on a private copy: |A|
+    (the standard patterns, the distinct per-sample codes) is read from the same forward as Psi."""
     repeats, init = int(ctx.opt("repeats")), str(ctx.opt("init"))
+    if repeats < 1:
+        raise SwapbenchError("swap: repeats must be >= 1")
+    if init not in ("gaussian", "default"):
+        raise SwapbenchError(f"swap: unknown init '{init}' (use gaussian or default)")
 
-    def compute() -> float:
+    def compute() -> tuple[float, float | None]:
         gen = ctx.generator("swap-init", inputs.device) if init == "gaussian" else None
         own = copy.deepcopy(net).train()  # re-initialised in place: never the caller's network
-        return sum(swap_per_repeat(own, inputs, repeats, init, gen)) / repeats
+        psi, std = [], []
+        for _ in range(repeats):
+            if init == "gaussian":
+                gaussian_init(own, gen)
+            codes: list[torch.Tensor] | None = [] if with_samples else None
+            psi.append(count_patterns(own, inputs, sample_codes=codes))
+            if codes is not None:
+                std.append(distinct_rows(torch.cat(codes, dim=1)) if codes else 0)
+        return sum(psi) / repeats, (sum(std) / repeats if with_samples else None)
 
-    return ctx.shared(("swap_psi", repeats, init), compute)
+    return ctx.shared(("swap_patterns", repeats, init, with_samples), compute)
+
+
+def _psi(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext) -> float:
+    # when |A| is scored on this memo too, one forward serves both
+    with_samples = any(name.split("@")[0] == "std_patterns" for name in ctx.planned)
+    return _pattern_means(net, inputs, ctx, with_samples)[0]
 
 
 def regulariser(theta: float, mu: float, sigma: float, form: str) -> float:
@@ -150,6 +171,19 @@ _SWAP_CHOICES = {"init": ("gaussian", "default")}
 )
 def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return _psi(net, inputs, ctx)
+
+
+@proxy(
+    "std_patterns",
+    description="standard activation patterns |A| (Def. 3.1): distinct per-sample codes over all post-ReLU units",
+    reference=REFERENCE,
+    options=dict(_SWAP_OPTIONS),
+    choices=dict(_SWAP_CHOICES),
+    copy_net=False,  # counted on the private copy SWAP's count uses, in the same forward
+)
+def std_patterns(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
+    """At most the batch size; the paper's Table 3 contrasts it with SWAP at several input sizes."""
+    return _pattern_means(net, inputs, ctx, True)[1]
 
 
 @proxy(

@@ -7,10 +7,12 @@ line is written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -86,6 +88,11 @@ class PlainProgress:
             if t.done >= t.total and t.finished is None:
                 t.finished = time.monotonic()
 
+    def update(self, task: int, total: float | None = None, **_: Any) -> None:
+        with self._lock:
+            if total is not None:
+                self.tasks[task].total = int(total)
+
     def _emit(self, final: bool = False) -> None:
         now = time.monotonic()
         with self._lock:
@@ -137,3 +144,41 @@ def make_progress(console: Console | None = None) -> Progress | PlainProgress:
         transient=False,
         refresh_per_second=TERMINAL_REFRESH_PER_SECOND,
     )
+
+
+class ConsoleDisplay:
+    """The engine's display on a console: notices in yellow, one progress line per column plus an overall
+    one when there are several (rich on a terminal, plain lines elsewhere)."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+
+    def notice(self, text: str) -> None:
+        self.console.print(f"[yellow]notice:[/] {text}", highlight=False)
+
+    @contextlib.contextmanager
+    def track(self, labels: list[str], totals: list[int]) -> Iterator[Callable[[int, int], None]]:
+        with make_progress(self.console) as bar:
+            overall = bar.add_task("[bold]all columns", total=sum(totals)) if len(labels) > 1 else None
+            jobs = [bar.add_task(label, total=total) for label, total in zip(labels, totals, strict=True)]
+
+            def advance(index: int, k: int) -> None:
+                bar.advance(jobs[index], k)
+                if overall is not None:
+                    bar.advance(overall, k)
+
+            yield advance
+
+    @contextlib.contextmanager
+    def track_growing(self, label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+        with make_progress(self.console) as bar:
+            job = bar.add_task(label, total=total)
+            totals = [total]
+
+            def advance(done: int, more: int) -> None:
+                if more:
+                    totals[0] += more
+                    bar.update(job, total=totals[0])
+                bar.advance(job, done)
+
+            yield advance

@@ -4,12 +4,13 @@ accuracy of the best-scored architecture, against the number of evaluations)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from swapbench.report.figures_ablation import PAPER_WIDTH_IN, STYLE, _save, plt
-from swapbench.report.tables import markdown_table
+from swapbench.report.figures import PAPER_WIDTH_IN, STYLE, plt, save
+from swapbench.report.tables import atomic_write, markdown_table, write_csv
 
 COLOURS = {"evolution": "#4477aa", "random": "#bb5566"}
 
@@ -37,7 +38,7 @@ def trajectory_figure(trajectory: pd.DataFrame, title: str, stem: Path) -> list[
         for ax in axes[:, 0]:
             ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
-        return _save(fig, stem)
+        return save(fig, stem)
 
 
 def search_markdown(summary: pd.DataFrame, results: pd.DataFrame, title: str) -> str:
@@ -87,4 +88,53 @@ def size_control_figure(found: pd.DataFrame, random_sizes: np.ndarray, unit: str
             ax.spines[["top", "right"]].set_visible(False)
         fig.suptitle(title, fontsize=9, y=1.02)
         fig.tight_layout()
-        return _save(fig, stem)
+        return save(fig, stem)
+
+
+def size_control_markdown(summary: dict, space: str, task: str) -> str:
+    per_mu = pd.DataFrame(summary["per_mu"])
+    return (f"# Model-size control, {space}/{task}\n\nSpearman between mu and the found size over "
+            f"{summary['searches']} searches: **{summary['spearman_mu_size']:.3f}**. Sizes in {summary['unit']} of "
+            f"parameters; {summary['random']['n']} random models span {summary['random']['min']:.3f} to "
+            f"{summary['random']['max']:.3f} (median {summary['random']['median']:.3f}).\n\n"
+            + markdown_table(per_mu))
+
+
+def write_search(run: Any, summary: pd.DataFrame, title: str, directory: Path) -> None:
+    """search.csv (one row per search), trajectory.csv, summary.csv / summary.md and the trajectory figure."""
+    write_csv(run.results, directory / "search.csv")
+    write_csv(run.trajectory, directory / "trajectory.csv")
+    render_search(run.results, run.trajectory, title, directory)
+
+
+def render_search(results: pd.DataFrame, trajectory: pd.DataFrame, title: str, directory: Path) -> pd.DataFrame:
+    from swapbench.search import summarise_search
+
+    summary = summarise_search(results)
+    write_csv(summary, directory / "summary.csv")
+    atomic_write(directory / "summary.md", search_markdown(summary, results, title))
+    trajectory_figure(trajectory, title, directory / "trajectory")
+    return summary
+
+
+def search_title(config: dict) -> str:
+    return f"{config['metric']} search on {config['space']}/{config['task']}, {len(config['seeds'])} seed(s)"
+
+
+def rerender_search(directory: Path, meta: dict) -> str:
+    """Tables and figures of a stored search or size-control run from its stored results."""
+    config = meta["config"]
+    if (directory / "found.csv").is_file():
+        found = pd.read_csv(directory / "found.csv")
+        sizes = pd.read_csv(directory / "random_sizes.csv")["size"].to_numpy()
+        summary = meta["summary"]
+        title = f"{config['space']}/{config['task']}: Spearman(μ, found size) = {summary['spearman_mu_size']:.3f}"
+        size_control_figure(found, sizes, summary["unit"], title, directory / "size_control")
+        atomic_write(directory / "summary.md", size_control_markdown(summary, config["space"], config["task"]))
+        return "size-control"
+    results = pd.read_csv(directory / "search.csv")
+    if "size" not in results.columns and "params_m" in results.columns:  # stored before sizes had units
+        results = results.rename(columns={"params_m": "size"}).assign(size_unit="millions")
+    trajectory = pd.read_csv(directory / "trajectory.csv")
+    render_search(results, trajectory, search_title(config), directory)
+    return "search"

@@ -54,7 +54,7 @@ class SearchConfig:
     device: str = "auto"
     data_dir: str | None = None
     out: str = "runs/search"
-    cache: str | None = None  # default: <out>/cache.sqlite
+    cache: str | None = None  # default: the shared default cache
     threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -97,7 +97,6 @@ def _plan_for(config: CorrelateConfig) -> Plan:
 
 def score_items(plan: Plan, seed: int, items: Iterable[tuple[int, tuple[str, ...]]]) -> list[Score]:
     """Score the given rows of one plan with the given metrics."""
-    from swapbench.proxies.registry import get_proxy
     from swapbench.study.runner import _batch, score_arch
 
     batch = None
@@ -111,7 +110,7 @@ def score_items(plan: Plan, seed: int, items: Iterable[tuple[int, tuple[str, ...
     for row, names in items:
         arch = plan.truth.archs[row]
         arch_key = plan.space.canonical_key(arch)
-        specs = [get_proxy(n) for n in names]
+        specs = [spec for spec in plan.proxies if spec.name in names]
         for name, (value, secs) in score_arch(plan, seed, arch, specs, batch).items():
             out.append((name, arch_key, value, secs))
     return out

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from swapbench.errors import SwapbenchError
-from swapbench.study.study import StudyConfig
+from swapbench.study.config import StudyConfig
 
 
 def load_stored(directory: str | Path) -> tuple[StudyConfig, dict[str, Any], pd.DataFrame]:

@@ -4,19 +4,17 @@ requested metric, and commit each score to the cache at once."""
 from __future__ import annotations
 
 import hashlib
-import platform
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
-from swapbench import __version__
 from swapbench.data.benchmarks import TruthTable, load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.fetch import run_needs
@@ -29,7 +27,7 @@ from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
 from swapbench.study.backends import ExecOptions, Job, run_jobs
 from swapbench.study.cache import ScoreCache
-from swapbench.study.config import CorrelateConfig, score_key
+from swapbench.study.config import CorrelateConfig, score_key, split_variant
 from swapbench.study.protocols import Protocol, get_protocol
 from swapbench.study.sampling import sample_indices
 from swapbench.study.stats import correlation_table, summarise
@@ -75,18 +73,23 @@ def resolve_keys(space: SearchSpace, config: CorrelateConfig, proxies: list[Prox
     batch_policy = config.batch_policy or protocol.batch_policy
     options, keys, idents = {}, {}, {}
     for spec in proxies:
-        # the protocol's options, then --repeats, then --option: the more explicit wins
-        overrides = protocol.options_for(spec.name)
+        base, size = split_variant(spec.name)
+        # the protocol's options, then --repeats, then --option (the metric's, then the variant's): the more
+        # explicit wins
+        overrides = protocol.options_for(base)
         if config.repeats is not None and "repeats" in spec.options:
             overrides["repeats"] = config.repeats
-        overrides.update(config.proxy_options.get(spec.name, {}))
+        overrides.update(config.proxy_options.get(base, {}))
+        if size is not None:
+            overrides.update(config.proxy_options.get(spec.name, {}))
         opts = spec.resolve_options(overrides)
         options[spec.name] = opts
+        keyed = opts if size is None else {**opts, "input_size": size, "resize": config.resize}
         keys[spec.name], idents[spec.name] = score_key(
             space=space.name,
             task=config.task,
             proxy=spec.name,
-            options=opts,
+            options=keyed,
             batch_size=batch_size,
             batch_policy=batch_policy,
             # a metric that does not read the images gets the same key whatever else is in the run
@@ -97,31 +100,39 @@ def resolve_keys(space: SearchSpace, config: CorrelateConfig, proxies: list[Prox
     return options, keys, idents
 
 
-def plan_run(config: CorrelateConfig) -> Plan:
-    """Check every input before any work starts, so bad input fails fast and touches nothing."""
+def plan_run(config: CorrelateConfig, with_truth: bool = True) -> Plan:
+    """Check every input before any work starts, so bad input fails fast and touches nothing.
+    Without truth (`with_truth=False`: scoring given architectures) nothing is sampled."""
     protocol = get_protocol(config.protocol)
     space = get_space(protocol.space_for(config.space))
     info = space.task(config.task)
     if not config.proxies:
         raise SwapbenchError("no proxies given; pass --proxies swap,reg_swap (see `swapbench proxies`)")
-    proxies = [get_proxy(name) for name in config.proxies]
+    proxies = [metric_spec(name) for name in config.proxies]
+    if config.resize not in RESIZE_MODES:
+        raise SwapbenchError(f"unknown resize '{config.resize}'; use {' or '.join(RESIZE_MODES)}")
     if config.n_archs < 3:
         raise SwapbenchError(f"--n-archs must be at least 3 to compute a rank correlation (got {config.n_archs})")
     if not config.seeds:
         raise SwapbenchError("no seeds given; pass e.g. --seeds 0-4")
     batch_size, batch_policy = protocol.batch_for(info.default_batch_size, config.batch_size, config.batch_policy)
     for name in config.proxy_options:
-        if name not in config.proxies:
+        if name not in config.proxies and name not in {split_variant(p)[0] for p in config.proxies}:
             raise SwapbenchError(f"option given for proxy '{name}', which is not in --proxies")
     device = resolve_device(config.device)
-    needs = run_needs(space.name, config.task, config.truth, config.proxies)
+    bases = list(dict.fromkeys(split_variant(p)[0] for p in config.proxies))
+    needs = run_needs(space.name, config.task, config.truth, bases)
+    if not with_truth:
+        truth_items = {item.target for _, item in run_needs(space.name, config.task, config.truth, [])}
+        needs = [(name, item) for name, item in needs if item.target not in truth_items]
     data_dir = resolve_data_dir(config.data_dir, needs=list(dict.fromkeys(name for name, _ in needs)))
-    truth = load_truth(space, config.task, data_dir, config.truth, config.arch_column, config.acc_column)
+    truth = (load_truth(space, config.task, data_dir, config.truth, config.arch_column, config.acc_column)
+             if with_truth else TruthTable.empty())
     notices = list(truth.notices)
     if space.name != config.space:
         notices.append(f"protocol {protocol.name} scores {config.space} architectures on the {space.name} network")
     n = config.n_archs
-    if n > len(truth):
+    if with_truth and n > len(truth):
         notices.append(f"--n-archs {n} capped at the {len(truth)} architectures of truth table '{truth.name}'")
         n = len(truth)
     needs_images = any(p.data == "batch" for p in proxies)
@@ -133,7 +144,8 @@ def plan_run(config: CorrelateConfig) -> Plan:
         if state.state == "unverified":
             notices.append(f"{item.target} is an UNVERIFIED download ({state.detail})")
     options, keys, idents = resolve_keys(space, config, proxies, batch_size, images, device)
-    samples = {seed: sample_indices(len(truth), n, seed)[:config.limit_archs] for seed in config.seeds}
+    samples = ({seed: sample_indices(len(truth), n, seed)[:config.limit_archs] for seed in config.seeds}
+               if with_truth else {seed: [] for seed in config.seeds})
     if config.limit_archs is not None and config.limit_archs < n:
         notices.append(f"--limit-archs {config.limit_archs}: the first {config.limit_archs} of {n} sampled "
                        f"architectures per seed")
@@ -155,29 +167,82 @@ def _batch(plan: Plan, seed: int, arch_key: str) -> tuple[torch.Tensor, torch.Te
     return plan.space.prepare_batch(plan.config.task, x, y, gen)
 
 
+def build_network(space: SearchSpace, arch: Any, task: str, seed: int) -> torch.nn.Module:
+    """The network every metric of a run scores: its initialisation depends only on (seed, arch)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed("init", seed, space.canonical_key(arch)))
+        return space.build(arch, task)
+
+
 def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
                batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, tuple[float, float]]:
     """Scores of one architecture: {proxy: (score, seconds)}. Depends only on (seed, arch, config)."""
     space, task = plan.space, plan.config.task
     arch_key = space.canonical_key(arch)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed("init", seed, arch_key))
-        net = space.build(arch, task)
-    net = net.to(plan.device)
+    net = build_network(space, arch, task, seed).to(plan.device)
     x, y = batch if batch is not None else _batch(plan, seed, arch_key)
     x, y = x.to(plan.device), y.to(plan.device)
-    memo: dict = {}
     out = {}
-    planned = frozenset(spec.name for spec in specs)
-    for spec in specs:
-        ctx = ProxyContext(space=space, task=task, seed=seed, arch_key=arch_key,
-                           options=plan.options[spec.name], memo=memo, planned=planned)
-        start = time.perf_counter()
-        value = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
-        if plan.device.type == "cuda":
-            torch.cuda.synchronize(plan.device)
-        out[spec.name] = (value, time.perf_counter() - start)
-    return out
+    groups: dict[int | None, list[ProxySpec]] = {}
+    for spec in specs:  # metrics on the same input share one memo (and so their passes)
+        groups.setdefault(split_variant(spec.name)[1], []).append(spec)
+    for size, group in groups.items():
+        inputs = x if size is None else sized_batch(x, size, plan.config.resize, seed)
+        memo: dict = {}
+        planned = frozenset(spec.name for spec in group)
+        for spec in group:
+            ctx = ProxyContext(space=space, task=task, seed=seed, arch_key=arch_key,
+                               options=plan.options[spec.name], memo=memo, planned=planned)
+            start = time.perf_counter()
+            try:
+                value = run_proxy(spec, net, inputs, y, space.loss_fn(task), ctx)
+            except RuntimeError as exc:
+                if size is None:
+                    raise
+                raise SwapbenchError(f"{spec.name}: the {space.name} network rejects {size}x{size} inputs "
+                                     f"({' '.join(str(exc).split())[:120]}); choose another size") from None
+            if plan.device.type == "cuda":
+                torch.cuda.synchronize(plan.device)
+            out[spec.name] = (value, time.perf_counter() - start)
+    return {spec.name: out[spec.name] for spec in specs}
+
+
+def metric_spec(name: str) -> ProxySpec:
+    """The registered metric, or a variant of it on inputs of another size (`swap@16x16`), which scores and
+    caches under its own name."""
+    base, size = split_variant(name)
+    spec = get_proxy(base)
+    if size is None:
+        return spec
+    if spec.data != "batch":
+        raise SwapbenchError(f"metric variant '{name}': {base} does not read images, so an input size means nothing")
+    return replace(spec, name=name)
+
+
+RESIZE_MODES = ("crop", "bilinear")
+
+
+def resize_batch(x: torch.Tensor, size: int, mode: str, gen: torch.Generator) -> torch.Tensor:
+    """An s x s version of a normalised (N, C, H, W) batch: per-image random crop (how the official SWAP code
+    makes other input sizes), or antialiased bilinear resizing of the whole image."""
+    n, _, h, w = x.shape
+    if mode == "crop":
+        if size > min(h, w):
+            raise SwapbenchError(f"cannot crop {size}x{size} from {h}x{w} images; use bilinear resizing")
+        ys = torch.randint(0, h - size + 1, (n,), generator=gen)
+        xs = torch.randint(0, w - size + 1, (n,), generator=gen)
+        return torch.stack([x[i, :, int(ys[i]):int(ys[i]) + size, int(xs[i]):int(xs[i]) + size] for i in range(n)])
+    if mode == "bilinear":
+        if size == h and size == w:
+            return x.clone()
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    raise SwapbenchError(f"unknown resize '{mode}'; use {' or '.join(RESIZE_MODES)}")
+
+
+def sized_batch(x: torch.Tensor, size: int, mode: str, seed: int) -> torch.Tensor:
+    """The batch a size variant scores: derived from the run's batch, the crops fixed by (seed, mode, size)."""
+    gen = torch.Generator().manual_seed(derive_seed("resize", seed, mode, size))
+    return resize_batch(x.cpu(), size, mode, gen).to(x.device)
 
 
 def missing_metrics(plan: Plan, cache: ScoreCache, seed: int) -> list[tuple[int, tuple[str, ...]]]:
@@ -286,37 +351,6 @@ def stored_seconds(plan: Plan, cache: ScoreCache) -> dict[str, dict[str, float]]
     return out
 
 
-def run_metadata(plan: Plan, stats: dict[str, Any], command: str) -> dict[str, Any]:
-    images = plan.images
-    return dict(
-        command=command,
-        config=plan.config.to_dict(),
-        resolved=dict(
-            protocol=dict(name=plan.protocol.name, description=plan.protocol.description),
-            batch_size=plan.batch_size,
-            batch_policy=plan.batch_policy,
-            n_archs=len(next(iter(plan.samples.values()))),
-            device=str(plan.device),
-            proxy_options=plan.options,
-            cache_keys=plan.keys,
-        ),
-        data=dict(
-            truth=dict(name=plan.truth.name, source=plan.truth.source, rows=len(plan.truth),
-                       substitute=plan.truth.substitute),
-            images=None if images is None else dict(name=images.name, source=images.source, rows=len(images),
-                                                    substitute=images.substitute),
-            input="substitute" if images is not None and images.substitute else "real",
-        ),
-        notices=plan.notices,
-        timings=dict(this_run=stats, per_arch_seconds=stats.get("per_arch_seconds", {})),
-        versions=dict(swapbench=__version__, python=sys.version.split()[0], torch=torch.__version__,
-                      numpy=np.__version__, pandas=pd.__version__),
-        machine=dict(platform=platform.platform(), processor=platform.machine(),
-                     threads=torch.get_num_threads(),
-                     cuda=torch.cuda.get_device_name(0) if plan.device.type == "cuda" else None),
-    )
-
-
 def results_frames(plan: Plan, cache: ScoreCache) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     scores = collect_scores(plan, cache)
     draws: dict = {}
@@ -324,10 +358,6 @@ def results_frames(plan: Plan, cache: ScoreCache) -> tuple[pd.DataFrame, pd.Data
     summary = summarise(corr, draws)
     summary["input"] = "substitute" if plan.images is not None and plan.images.substitute else "real"
     return scores, corr, summary
-
-
-def out_dir(plan: Plan) -> Path:
-    return writable_dir(Path(plan.config.out))
 
 
 def writable_dir(path: Path, flag: str = "--out") -> Path:

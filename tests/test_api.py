@@ -1,0 +1,108 @@
+"""The public Python API: the same numbers as the command line, the run-directory contract, re-rendering."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+import swapbench
+from swapbench.errors import SwapbenchError
+
+CONTRACT = {"run.json", "scores.csv.gz", "correlations.csv", "summary.csv", "summary.md"}
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+
+
+def test_build_network_is_seeded_by_seed_and_arch():
+    a = swapbench.build_network("nb201", ARCH, "cifar10", seed=0)
+    b = swapbench.build_network("nb201", ARCH, "cifar10", seed=0)
+    c = swapbench.build_network("nb201", ARCH, "cifar10", seed=1)
+    wa, wb, wc = (next(n.parameters()) for n in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    assert a(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(SwapbenchError, match="unknown space"):
+        swapbench.build_network("nb999", ARCH, "cifar10")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("api")
+    torch.set_num_threads(1)
+    result = swapbench.correlate("nb201", "cifar10", ["swap", "params"], n_archs=5, seeds=[0], batch_size=8,
+                                 data_dir=str(data_dir), cache=str(out / "cache.sqlite"), out=out / "run")
+    return result, out
+
+
+def test_correlate_returns_frames_and_writes_the_contract(small_run):
+    result, out = small_run
+    assert len(result.scores) == 5 * 2 and set(result.scores["proxy"]) == {"swap", "params"}
+    assert list(result.summary["proxy"]) == ["swap", "params"] and result.computed == 10
+    files = {p.name for p in (out / "run").iterdir() if p.is_file()}
+    assert CONTRACT <= files
+    figures = {p.name for p in (out / "run" / "figures").iterdir()}
+    assert {"scatter-nb201-cifar10.png", "heatmap.png"} <= figures
+    meta = json.loads((out / "run" / "run.json").read_text())
+    assert meta["kind"] == "correlate" and meta["columns"][0]["batch_size"] == 8
+
+
+def test_score_gives_what_the_run_cached(small_run, data_dir):
+    result, _ = small_run
+    row = result.scores[result.scores["proxy"] == "swap"].iloc[0]
+    scores = swapbench.score("nb201", row["arch"], "cifar10", ["swap", "params"], seed=0, batch_size=8,
+                             data_dir=str(data_dir))
+    assert scores["swap"].value == row["score"] and scores["swap"].seconds > 0
+    params = result.scores[(result.scores["proxy"] == "params") & (result.scores["arch"] == row["arch"])]
+    assert scores["params"].value == pytest.approx(params["score"].iloc[0], rel=1e-6)
+
+
+def test_report_rerenders_from_scores_alone(small_run):
+    _, out = small_run
+    run = out / "run"
+    before = pd.read_csv(run / "summary.csv")
+    for name in ("summary.csv", "summary.md", "correlations.csv"):
+        (run / name).unlink()
+    info = swapbench.rerender(run)
+    assert info["kind"] == "correlate"
+    pd.testing.assert_frame_equal(pd.read_csv(run / "summary.csv"), before)
+    assert (run / "summary.md").is_file() and (run / "correlations.csv").is_file()
+    with pytest.raises(SwapbenchError, match="not a run directory"):
+        swapbench.rerender(run / "figures")
+    assert swapbench.rerender(out)["kind"] == "1 runs"  # a directory of runs: each of them
+
+
+def test_study_and_correlate_write_the_same_files(small_run, tmp_path, data_dir):
+    _, out = small_run
+    config = tmp_path / "one.toml"
+    config.write_text('name = "one"\nproxies = ["swap", "params"]\nseeds = [0]\nn_archs = 5\n'
+                      '[[columns]]\nspace = "nb201"\ntask = "cifar10"\nbatch_size = 8\n')
+    result = swapbench.study(config, data_dir=str(data_dir), cache=str(out / "cache.sqlite"), out=tmp_path / "s")
+    assert result.computed == 0  # every score came from the correlate run's cache
+    listing = {p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    assert listing == {p.relative_to(out / "run").as_posix() for p in (out / "run").rglob("*") if p.is_file()}
+    keys = ["space", "task", "proxy", "spearman_mean"]
+    pd.testing.assert_frame_equal(result.summary[keys], pd.read_csv(out / "run" / "summary.csv")[keys])
+
+
+def test_bad_input_fails_before_work(tmp_path):
+    with pytest.raises(SwapbenchError, match="at least 3"):
+        swapbench.correlate("nb201", "cifar10", ["swap"], n_archs=2, cache=str(tmp_path / "c.sqlite"))
+    with pytest.raises(SwapbenchError, match="unknown proxy"):
+        swapbench.correlate("nb201", "cifar10", ["swapp"], cache=str(tmp_path / "c.sqlite"))
+    assert not (tmp_path / "c.sqlite").exists()
+
+
+def test_the_readme_example_runs(tmp_path, data_dir):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, SWAPBENCH_DATA=str(data_dir), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "python_api.py"), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "parameters" in proc.stdout and "'swap'" in proc.stdout and "reg_swap" in proc.stdout
+    assert CONTRACT <= {p.name for p in (tmp_path / "run").iterdir()}
