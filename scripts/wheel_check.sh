@@ -35,7 +35,11 @@ pip_step() {  # pip_step WHAT ARGS...: pip's chatter goes to $TMP/pip.log, shown
 pip_step "building the wheel" "$PYTHON" -m pip wheel -q --no-deps -w "$TMP/dist" "$TMP/src"
 WHEEL=$(ls "$TMP"/dist/swapbench-*.whl)
 echo "built $(basename "$WHEEL")"
-unzip -l "$WHEEL" | grep -E "priors/.*\.toml" || { echo "error: the wheel lacks the metric priors" >&2; exit 1; }
+for data in "swapbench/proxies/priors/reg_swap.toml" "swapbench/proxies/priors/lswag_bands.toml" \
+            "swapbench/study/paper/table3_input_size.csv" "swapbench/study/paper/tables4-6_regulariser.csv"; do
+  unzip -l "$WHEEL" | grep -q " $data\$" || { echo "error: the wheel lacks the package data $data" >&2; exit 1; }
+done
+echo "package data in the wheel: priors (reg_swap.toml, lswag_bands.toml), study/paper tables"
 
 # 2. a fresh virtualenv: the pinned CPU torch first, then the wheel and its dependencies
 step "virtualenv"
