@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHARED_DATA := $(abspath ../shared/data)
 
-.PHONY: setup test lint bench clean
+.PHONY: setup test lint bench wheel-check clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench:
 	$(PY) bench/pass_counts.py --columns nb201/cifar10 --archs 2 --out bench/results/pass_counts_quick.csv
 	$(PY) bench/vs_zero_cost_nas.py $(if $(ZCNAS),--zcnas $(ZCNAS)) --archs 3 --rounds 1 --out bench/results/vs_zero_cost_nas_quick.csv
 	$(PY) bench/study_rss.py --columns tnb101_macro/class_scene --limit-archs 3 --tag make-bench
+
+# a wheel installed into a fresh virtualenv, every command run from outside the source tree (minutes)
+wheel-check:
+	PYTHON=$(PYTHON) bash scripts/wheel_check.sh $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -27,7 +27,7 @@ from torch import nn
 from swapbench.data.benchmarks import load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.images import load_images, make_batch
-from swapbench.proxies._patterns import naive_count
+from swapbench.nn.patterns import naive_count
 from swapbench.proxies.swap import count_patterns, gaussian_init
 from swapbench.spaces import get_space
 from swapbench.study.sampling import sample_indices

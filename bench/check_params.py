@@ -1,5 +1,5 @@
 """Rebuild every architecture of the NAS-Bench-Suite-Zero tables and compare its executed-module parameter
-and FLOP counts (tensorwatch rule, swapbench.proxies._counting) with the stored `params` / `flops`.
+and FLOP counts (tensorwatch rule, swapbench.nn.counting) with the stored `params` / `flops`.
 
 Networks are built on the meta device (shapes only), so the sweep costs Python overhead, not arithmetic.
 NB101 / NB201 / NB301: every stored arch. TransNAS-Bench-101 (default): every stored arch of class_scene
@@ -24,8 +24,8 @@ import torch
 
 from swapbench.data.benchmarks import load_truth
 from swapbench.data.datadir import resolve_data_dir
+from swapbench.nn.counting import executed_counts
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_counts
 
 OUT = Path(__file__).resolve().parent / "results"
 SPACES = ("nb101", "nb201", "nb301", "tnb101_micro", "tnb101_macro")

@@ -23,6 +23,7 @@ from scipy import stats
 from swapbench.data.benchmarks import load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.images import load_images, make_batch
+from swapbench.proxies.priors import reg_swap_prior
 from swapbench.proxies.swap import count_patterns, gaussian_init, parameter_millions, regulariser
 from swapbench.spaces import get_space
 from swapbench.study.runner import derive_seed
@@ -75,7 +76,7 @@ def main() -> None:
     truth = load_truth(space, args.task, data_dir)
     images = load_images(space.task(args.task).dataset, data_dir)
     rows = sample_indices(len(truth), args.n_archs, args.seed)
-    mu = sigma = space.reg_mu_sigma
+    mu = sigma = reg_swap_prior(space, args.task)
     records = []
     start = time.time()
     for b in batches:
@@ -116,7 +117,8 @@ def recount_units(args) -> None:
     frame["units"] = units
     frame.to_csv(raw, index=False)
     rs = [int(r) for r in args.repeats.split(",")]
-    summarise(frame, args, rs, max(rs), space.reg_mu_sigma, space.reg_mu_sigma)
+    prior = reg_swap_prior(space, args.task)
+    summarise(frame, args, rs, max(rs), prior, prior)
 
 
 def summarise(frame, args, rs, r_max, mu, sigma) -> None:

@@ -24,8 +24,8 @@ import time
 import numpy as np
 import torch
 
+from swapbench.nn.counting import executed_params
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_params
 from swapbench.spaces._tnb101 import Encoder
 from swapbench.spaces.tnb101 import MICRO_SKELETON, macro_codes
 

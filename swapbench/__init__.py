@@ -6,7 +6,7 @@ in swapbench.api and is loaded on first use, so that `import swapbench` stays li
 import types
 from typing import Any
 
-__version__ = "0.1.0"
+from swapbench.version import __version__ as __version__
 
 _API = ("build_network", "score", "correlate", "regress", "rerender", "ablation_input_size",
         "ablation_regularisation", "size_control", "Result", "Score", "Regression")

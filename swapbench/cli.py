@@ -328,7 +328,8 @@ def list_proxies_cmd() -> None:
     from swapbench.proxies import PROXIES
     from swapbench.report.tables import rich_table
 
-    rows = [dict(name=p.name, labels="yes" if p.needs_labels else "no", grad="yes" if p.needs_grad else "no",
+    rows = [dict(name=p.name, source=PROXIES.source(p.name), labels="yes" if p.needs_labels else "no",
+                 grad="yes" if p.needs_grad else "no",
                  direction="higher" if p.direction > 0 else "lower",
                  options=", ".join(f"{k}={v}" for k, v in p.options.items()), description=p.description)
             for p in PROXIES]
@@ -356,15 +357,17 @@ def list_spaces_cmd(data_dir: str = typer.Option(None, "--data-dir")) -> None:
     import pandas as pd
 
     from swapbench.data.benchmarks import truth_names
+    from swapbench.proxies.priors import reg_swap_prior
     from swapbench.report.tables import rich_table
     from swapbench.spaces import SPACES
 
     rows = []
     for sp in SPACES:
         for task, info in sp.tasks.items():
-            rows.append(dict(space=sp.name, task=task, input="x".join(map(str, info.input_shape)),
-                             batch=info.default_batch_size, truth=", ".join(truth_names(sp)),
-                             reg_mu_sigma=sp.reg_default(task) if sp.reg_default(task) is not None else "-"))
+            prior = reg_swap_prior(sp, task)
+            rows.append(dict(space=sp.name, source=SPACES.source(sp.name), task=task,
+                             input="x".join(map(str, info.input_shape)), batch=info.default_batch_size,
+                             truth=", ".join(truth_names(sp)), reg_mu_sigma=prior if prior is not None else "-"))
     out.print(rich_table(pd.DataFrame(rows), "search spaces"))
 
 
@@ -376,19 +379,22 @@ def lswag_band(
     seed: int = typer.Option(0, "--seed"),
     batch_size: int = typer.Option(None, "--batch-size"),
     data_dir: str = typer.Option(None, "--data-dir"),
-    band_file: str = typer.Option(None, "--band-file", help="band file (default configs/lswag_bands.toml)"),
+    band_file: str = typer.Option(None, "--band-file", help="band file (default $SWAPBENCH_HOME/lswag_bands.toml, "
+                                  "else $XDG_DATA_HOME/swapbench/, else ~/.local/share/swapbench/)"),
 ) -> None:
     """Select L-SWAG's layer band label-free (gradient statistics of sampled networks) and store it."""
-    from swapbench.proxies.lswag_band import select_band
+    from swapbench.proxies.priors import user_band_file
+    from swapbench.study.lswag_band import select_band
 
     if n_networks < 2:
         raise SwapbenchError("--n-networks must be at least 2")
-    kwargs = {"band_file": Path(band_file)} if band_file else {}
+    target = Path(band_file) if band_file else user_band_file()
     with make_progress() as bar:
         job = bar.add_task(f"lswag band {space}/{task}", total=n_networks)
         entry = select_band(space, task, n_networks=n_networks, seed=seed, data_dir=data_dir,
-                            batch_size=batch_size, progress=lambda k: bar.advance(job, k), **kwargs)
+                            batch_size=batch_size, progress=lambda k: bar.advance(job, k), band_file=target)
     out.print(entry)
+    out.print(f"band [{entry['p_lo']}, {entry['p_hi']}] of {entry['space']}/{task} stored in {target}")
 
 
 @data_app.command("status")

@@ -10,20 +10,13 @@ import torch
 from torch import nn
 
 from swapbench.errors import NotApplicable, SwapbenchError
-from swapbench.proxies._common import pack_samples, record_activations, unpack_samples
-from swapbench.proxies._lswag import (
-    default_band,
-    depth_bins,
-    lambda_terms,
-    layerwise_psi,
-    psi_calls,
-    read_bands,
-    write_band,
-)
-from swapbench.proxies._patterns import naive_count
+from swapbench.nn.hooks import record_activations
+from swapbench.nn.patterns import naive_count, pack_samples, unpack_samples
 from swapbench.proxies.epe_nas import epe_score
-from swapbench.proxies.lswag_band import spike_band
+from swapbench.proxies.lswag import default_band, depth_bins, lambda_terms, layerwise_psi, psi_calls
+from swapbench.proxies.priors import read_bands, write_band
 from swapbench.proxies.registry import FAILED, ProxyContext, get_proxy, run_proxy
+from swapbench.study.lswag_band import spike_band
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -277,7 +270,7 @@ def test_lswag_band_options_and_product():
 
 
 def test_select_band_writes_an_entry(synthetic_data_dir, tmp_path):
-    from swapbench.proxies.lswag_band import select_band
+    from swapbench.study.lswag_band import select_band
 
     data_dir = synthetic_data_dir
 

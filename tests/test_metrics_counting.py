@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from swapbench.data.benchmarks import load_truth
-from swapbench.proxies._counting import count_model, leaf_flops
+from swapbench.nn.counting import count_model, leaf_flops
 from swapbench.proxies.registry import ProxyContext, get_proxy, run_proxy
 from swapbench.spaces import get_space
 

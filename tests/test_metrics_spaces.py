@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from swapbench.proxies._common import hooked_forward
-from swapbench.proxies._lswag import read_bands
+from swapbench.nn.hooks import hooked_forward
+from swapbench.proxies.priors import read_bands
 from swapbench.proxies.registry import FAILED, ProxyContext, get_proxy, list_proxies, run_proxy
 from swapbench.proxies.zen import global_pools
 from swapbench.spaces import get_space, list_spaces

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from swapbench.proxies._patterns import PatternCounter, naive_count, pack_unit_patterns
+from swapbench.nn.patterns import PatternCounter, naive_count, pack_unit_patterns
 from swapbench.proxies.swap import count_patterns, gaussian_init, regulariser, swap_per_repeat
 
 

@@ -12,8 +12,8 @@ from test_cli import assert_clean_error, swapbench
 
 from swapbench.data.benchmarks import load_json
 from swapbench.errors import EncodingError, SwapbenchError
+from swapbench.nn.counting import executed_params
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_params
 from swapbench.spaces.darts import NONE, OPS, SwapCellNetwork
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,8 +8,8 @@ import torch
 
 from swapbench.data.benchmarks import load_json
 from swapbench.errors import EncodingError, SwapbenchError
+from swapbench.nn.counting import executed_counts, executed_params
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_counts, executed_params
 from swapbench.spaces.nb101 import vertex_channels
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,8 +8,8 @@ import torch
 
 from swapbench.data.benchmarks import load_json
 from swapbench.errors import EncodingError, SwapbenchError
+from swapbench.nn.counting import executed_counts
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_counts
 from swapbench.spaces.nb301 import Genotype, build_darts_search_network, to_genotype
 
 pytestmark = pytest.mark.usefixtures("one_thread")

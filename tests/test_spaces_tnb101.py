@@ -8,8 +8,9 @@ import torch
 
 from swapbench.data.benchmarks import load_json, load_truth
 from swapbench.errors import EncodingError, SwapbenchError
+from swapbench.nn.counting import executed_counts, executed_params
+from swapbench.proxies.priors import reg_swap_prior
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_counts, executed_params
 from swapbench.spaces.tnb101 import all_macro_archs, permutations
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -176,9 +177,9 @@ def test_prepare_batch():
 
 
 def test_reg_defaults():
-    assert get_space("nb101").reg_default("cifar10") == 40 and get_space("nb301").reg_default("cifar10") == 1.8
+    assert reg_swap_prior("nb101", "cifar10") == 40 and reg_swap_prior("nb301", "cifar10") == 1.8
     for space in (MICRO, MACRO):
-        values = {t: space.reg_default(t) for t in TASKS}
+        values = {t: reg_swap_prior(space, t) for t in TASKS}
         assert all(v and v > 0 for v in values.values())
         assert values["autoencoder"] > values["segmentsemantic"] > values["class_scene"]
 

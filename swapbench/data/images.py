@@ -16,36 +16,19 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from swapbench.data.imageset import TRAIN_PORTION, ImageSet
 from swapbench.errors import DataError, SwapbenchError
 
-TRAIN_PORTION = 0.7  # NAS-Bench-Suite-Zero samples from the first 70 % of the training set
 # fixed: one random batch per seed, shared by every architecture; per-arch: a fresh augmented batch per
 # architecture (NAS-Bench-Suite-Zero); first: the first training images in file order, as a loader without
 # shuffling gives them (the official SWAP correlation script)
 BATCH_POLICIES = ("fixed", "per-arch", "first")
-
-
-@dataclass
-class ImageSet:
-    name: str
-    images: torch.Tensor  # uint8 (N, C, H, W)
-    labels: torch.Tensor  # int64 (N,)
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    num_classes: int
-    source: str
-    substitute: bool = False
-    crop_padding: int = 4
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
 
 
 def _unpickle(path: Path, encoding: str = "bytes") -> dict:
@@ -186,7 +169,7 @@ def first_batch(images: ImageSet, size: int) -> tuple[torch.Tensor, torch.Tensor
 
 def _load_taskonomy(data_dir: Path) -> ImageSet:
     """TransNAS-Bench-101 inputs: real Taskonomy frames, else the natural-images substitute."""
-    from swapbench.data.taskonomy import load_taskonomy  # imported here: taskonomy imports this module
+    from swapbench.data.taskonomy import load_taskonomy  # imported on use: it brings in the TNB101 space
 
     return load_taskonomy(data_dir)
 

@@ -23,15 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from swapbench.data.images import TRAIN_PORTION, ImageSet
+from swapbench.data.imageset import TRAIN_PORTION, ImageSet
 from swapbench.errors import DataError
+from swapbench.spaces.tnb101 import PIXEL_MEAN, PIXEL_STD  # the TNB101 networks' input convention
 
 SIZE = 256
-PIXEL_MEAN = (0.5, 0.5, 0.5)
-PIXEL_STD = (0.5, 0.5, 0.5)
-# class_object / class_scene / room_layout normalisation (TransNAS-Bench-101)
-CLASS_MEAN = (0.5224, 0.5222, 0.5221)
-CLASS_STD = (0.2234, 0.2235, 0.2236)
 REAL_FOLDER = "taskonomy"
 SUBSTITUTE_FOLDER = "natural-images-256"
 TRAIN_BUILDING = "benevolence"

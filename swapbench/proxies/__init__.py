@@ -2,7 +2,8 @@
 
 Each metric is a function ``fn(net, inputs, targets, loss_fn, ctx) -> float`` whose body is only the
 math; the decorator declares what the harness must do around it (copy the net, bypass BatchNorm,
-enable gradients) and the metric's options. `list_proxies()` discovers every module here.
+enable gradients) and the metric's options. `list_proxies()` discovers every module here, then the plugins
+of installed distributions (entry-point group `swapbench.proxies`, each naming a module that uses `@proxy`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from swapbench.proxies._common import loss_pass
+from swapbench.proxies._shared import loss_pass
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

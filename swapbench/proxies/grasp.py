@@ -7,13 +7,13 @@ z = sum_l <g_l, g_graph,l>, which leaves W.grad = H g. Both forwards are the sam
 the same weights on the same batch, so here one forward serves both: the loss gradient is taken with a
 graph (its values are the plain backward's), g is that gradient detached, and z is back-propagated from
 the same graph. That forward and the loss gradient are shared with plain, grad_norm, snip, fisher and the
-input Jacobian (pass 1 in _common.py). The leading minus is NASLib's sign convention; layers without a
+input Jacobian (pass 1 in swapbench.nn.passes). The leading minus is NASLib's sign convention; layers without a
 gradient add 0.
 """
 
 from __future__ import annotations
 
-from swapbench.proxies._common import backward_pass
+from swapbench.proxies._shared import backward_pass
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import input_jacobian
+from swapbench.proxies._shared import input_jacobian
 from swapbench.proxies.registry import ProxyContext, proxy
 
 K = 1e-5

@@ -5,7 +5,7 @@ Runs on the original network (copy_net=False), as NASLib does; it only reads the
 
 from __future__ import annotations
 
-from swapbench.proxies._common import layer_sum, weight_layers
+from swapbench.nn.passes import layer_sum, weight_layers
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

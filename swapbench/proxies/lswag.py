@@ -21,8 +21,9 @@ Choices the paper leaves open ([INF], proxies.md 4.2), each an option where it c
 - `psi_init`: "default" (default; the network's own initialisation, shared by Lambda and Psi) or
   "gaussian" (SWAP's N(0,1) re-initialisation for Psi only).
 - `four_d_only`: False (default; every ReLU/GELU call, as L-SWAG drops SWAP's 4-D filter for ViTs) or True.
-- The band: options `p_lo` / `p_hi` (bins 0..9); when unset, the (space, task) entry of
-  configs/lswag_bands.toml, written by lswag_band.select_band with a label-free rule.
+- The band: options `p_lo` / `p_hi` (bins 0..9); when unset, the (space, task) entry of the band files
+  (swapbench.proxies.priors: the packaged lswag_bands.toml, under the user's own from `swapbench lswag-band`),
+  chosen by swapbench.study.lswag_band.select_band with a label-free rule.
 Score = Lambda x Psi, higher is better. The sub-batch gradients are shared with zico and the forward
 with nwot and num_lr.
 """
@@ -30,19 +31,98 @@ with nwot and num_lr.
 from __future__ import annotations
 
 import copy
+import math
+from pathlib import Path
+
+import torch
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import activation_calls, record_activations, split_grads
-from swapbench.proxies._lswag import (
-    PERC_BINS,
-    default_band,
-    depth_bins,
-    lambda_terms,
-    layerwise_psi,
-    psi_calls,
-)
+from swapbench.nn.hooks import ActivationCall, record_activations
+from swapbench.nn.patterns import pack_unit_patterns, unique_rows, unpack_samples
+from swapbench.proxies._shared import activation_calls, population_std, split_grads
+from swapbench.proxies.priors import lswag_band_prior, user_band_file
 from swapbench.proxies.registry import ProxyContext, proxy
 from swapbench.proxies.swap import gaussian_init
+
+PERC_BINS = 10
+SIGMA_ESTIMATORS = ("abs", "grad")
+
+
+def depth_bins(count: int) -> list[int]:
+    """Bin of layers l = 1..count: int((l / count) * 100 // (100 / PERC_BINS)) as printed in the paper,
+    with the last layer (exactly 100 %) put in the top bin PERC_BINS - 1 so that there are PERC_BINS bins."""
+    return [min(int((l / count) * 100 // (100 / PERC_BINS)), PERC_BINS - 1) for l in range(1, count + 1)]
+
+
+def sigma(per_batch: torch.Tensor, estimator: str) -> torch.Tensor:
+    """Per-weight standard deviation across the B sub-batch gradients (B x n), population (ddof 0).
+    "abs": std of |g| (the paper writes Var(|grad|)); "grad": std of g (ZiCo's code)."""
+    g = per_batch.double()
+    if estimator == "abs":
+        g = g.abs()
+    elif estimator != "grad":
+        raise SwapbenchError(f"lswag: unknown sigma estimator '{estimator}' (use abs or grad)")
+    return population_std(g)
+
+
+def lambda_terms(grads: list[torch.Tensor], estimator: str, eps: float) -> list[float | None]:
+    """Per scored layer: log sum over weights with sigma > eps of 1/sigma; None when nothing is left
+    (ZiCo's convention: such a layer is skipped)."""
+    out: list[float | None] = []
+    for g in grads:
+        s = sigma(g, estimator)
+        s = s[s > eps]
+        total = float((1.0 / s).sum()) if s.numel() else 0.0
+        out.append(math.log(total) if total > 0 else None)
+    return out
+
+
+def log_sigma_profile(grads: list[torch.Tensor], estimator: str, eps: float) -> list[float | None]:
+    """Per scored layer: the mean over weights with sigma > eps of log sigma (band-selection statistic)."""
+    out: list[float | None] = []
+    for g in grads:
+        s = sigma(g, estimator)
+        s = s[s > eps]
+        out.append(float(torch.log(s).mean()) if s.numel() else None)
+    return out
+
+
+def psi_calls(calls: list[ActivationCall], four_d_only: bool) -> list[ActivationCall]:
+    """The activation calls that make up Psi's layers: nn.ReLU / nn.GELU calls in forward order."""
+    return [c for c in calls if (c.relu or c.gelu) and (c.dim == 4 or not four_d_only)]
+
+
+def layerwise_psi(calls: list[ActivationCall], keep: list[bool], mode: str) -> int:
+    """Distinct per-unit sample patterns over the kept calls: one set over all of them ("union", Eq. 7)
+    or the sum of per-call cardinalities ("sum")."""
+    per_call: dict[int, torch.Tensor] = {}
+
+    def unique_units(c: ActivationCall) -> torch.Tensor:
+        if id(c.bits) not in per_call:
+            per_call[id(c.bits)] = unique_rows(pack_unit_patterns(unpack_samples(c.bits, c.units)))
+        return per_call[id(c.bits)]
+
+    chosen = [c for c, k in zip(calls, keep, strict=True) if k]
+    if not chosen:
+        return 0
+    if mode == "sum":
+        return sum(int(unique_units(c).shape[0]) for c in chosen)
+    if mode != "union":
+        raise SwapbenchError(f"lswag: unknown psi_mode '{mode}' (use union or sum)")
+    parts = [unique_units(c) for c in chosen if not c.duplicate]
+    return int(unique_rows(torch.cat(parts, dim=0)).shape[0])
+
+
+def default_band(space: str, task: str, path: Path | None = None) -> tuple[int, int]:
+    """The stored band of (space, task), from `path` or the packaged and user band files."""
+    band = lswag_band_prior(space, task, path)
+    if band is None:
+        where = path or f"the packaged bands or {user_band_file()}"
+        raise SwapbenchError(
+            f"lswag: no layer band for {space}/{task} in {where}; compute one with "
+            "`swapbench lswag-band` or pass the options lswag.p_lo and lswag.p_hi"
+        )
+    return band
 
 
 def resolve_band(ctx: ProxyContext) -> tuple[int, int]:

@@ -32,7 +32,9 @@ import torch
 from torch import nn
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import activation_calls, distinct_rows, hooked_forward, pack_samples
+from swapbench.nn.hooks import hooked_forward
+from swapbench.nn.patterns import distinct_rows, pack_samples
+from swapbench.proxies._shared import activation_calls
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from swapbench.proxies._common import activation_calls, unpack_samples
+from swapbench.nn.patterns import unpack_samples
+from swapbench.proxies._shared import activation_calls
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

@@ -6,7 +6,7 @@ modules that never run (e.g. a train-only auxiliary head) are left out. Shares i
 
 from __future__ import annotations
 
-from swapbench.proxies._counting import ModelCounts, count_model
+from swapbench.nn.counting import ModelCounts, count_model
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

@@ -6,7 +6,8 @@ One forward/backward of the task loss, train-mode BatchNorm; the backward is sha
 
 from __future__ import annotations
 
-from swapbench.proxies._common import layer_sum, loss_pass
+from swapbench.nn.passes import layer_sum
+from swapbench.proxies._shared import loss_pass
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

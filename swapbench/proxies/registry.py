@@ -109,7 +109,10 @@ class ProxyContext:
         return gen
 
 
-PROXIES: Registry[ProxySpec] = Registry("proxy", "swapbench.proxies")
+# other distributions add metrics through this entry-point group: each entry names a module whose import
+# registers `@proxy` functions
+PLUGIN_GROUP = "swapbench.proxies"
+PROXIES: Registry[ProxySpec] = Registry("proxy", "swapbench.proxies", plugin_group=PLUGIN_GROUP)
 
 
 def proxy(name: str, *, description: str, **meta: Any) -> Callable[[ProxyFn], ProxyFn]:

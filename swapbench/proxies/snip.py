@@ -7,7 +7,8 @@ gives identical values.
 
 from __future__ import annotations
 
-from swapbench.proxies._common import layer_sum, loss_pass
+from swapbench.nn.passes import layer_sum
+from swapbench.proxies._shared import loss_pass
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

@@ -19,8 +19,10 @@ import torch
 from torch import nn
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import distinct_rows, hooked_forward, pack_samples
-from swapbench.proxies._patterns import PatternCounter, call_identity
+from swapbench.nn.counting import count_model
+from swapbench.nn.hooks import call_identity, hooked_forward
+from swapbench.nn.patterns import PatternCounter, distinct_rows, pack_samples
+from swapbench.proxies.priors import reg_swap_prior
 from swapbench.proxies.registry import ProxyContext, proxy
 
 REFERENCE = "Peng et al., SWAP-NAS, ICLR 2024; official code pym1024/SWAP src/metrics/swap.py"
@@ -147,8 +149,6 @@ def _theta(net: nn.Module, ctx: ProxyContext) -> float:
     module that is built but never run, like TNB101's discriminator, is not part of the model)."""
     if ctx.space is None:
         return parameter_millions(net)
-    from swapbench.proxies._counting import count_model
-
     shape = ctx.space.task(ctx.task).input_shape
     unit = getattr(ctx.space, "size_unit", 1e6)  # millions, or thousands on the one-cell DARTS network
     return count_model(net, shape, generator=torch.Generator().manual_seed(0)).params / unit
@@ -196,7 +196,7 @@ def std_patterns(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
 )
 def reg_swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     mu, sigma = ctx.opt("mu"), ctx.opt("sigma")
-    default = ctx.space.reg_default(ctx.task) if ctx.space is not None else None
+    default = reg_swap_prior(ctx.space, ctx.task) if ctx.space is not None else None
     mu = default if mu is None else mu
     sigma = default if sigma is None else sigma
     if mu is None or sigma is None:

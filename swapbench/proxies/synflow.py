@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from swapbench.proxies._common import first_tensor, layer_sum, weight_layers
+from swapbench.nn.passes import first_tensor, layer_sum, weight_layers
 from swapbench.proxies.registry import FAILED, ProxyContext, proxy
 
 

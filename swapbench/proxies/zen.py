@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import NotApplicable, SwapbenchError
-from swapbench.proxies._common import hooked_forward
+from swapbench.nn.hooks import hooked_forward
 from swapbench.proxies.registry import ProxyContext, proxy
 from swapbench.proxies.swap import gaussian_init
 

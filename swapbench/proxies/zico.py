@@ -19,7 +19,7 @@ import math
 import torch
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import population_std, split_grads
+from swapbench.proxies._shared import population_std, split_grads
 from swapbench.proxies.registry import ProxyContext, proxy
 
 

@@ -1,6 +1,7 @@
 """Search spaces: one module per benchmark space (decode/encode, build the network, sample).
 
-`get_space(name)` / `list_spaces()` discover every module in this package.
+`get_space(name)` / `list_spaces()` discover every module in this package, then the plugins of installed
+distributions (entry-point group `swapbench.spaces`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,10 @@ from __future__ import annotations
 from swapbench.registry import Registry
 from swapbench.spaces.base import SearchSpace, TaskInfo
 
-SPACES: Registry[SearchSpace] = Registry("space", __name__)
+# other distributions add spaces through this entry-point group: each entry names a module whose import
+# calls `register_space`
+PLUGIN_GROUP = "swapbench.spaces"
+SPACES: Registry[SearchSpace] = Registry("space", __name__, plugin_group=PLUGIN_GROUP)
 
 
 def register_space(space: SearchSpace) -> SearchSpace:
@@ -19,9 +23,7 @@ def register_space(space: SearchSpace) -> SearchSpace:
 def get_space(name: str) -> SearchSpace:
     """A registered space by name; `darts[C=16,L=8]` selects a DARTS space on another network size."""
     if "[" in name:
-        from swapbench.spaces.darts import resolve_variant
-
-        return resolve_variant(name, SPACES.get(name.split("[", 1)[0]))
+        return SPACES.get(name.split("[", 1)[0]).with_options(name)
     return SPACES.get(name)
 
 

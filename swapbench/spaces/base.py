@@ -73,12 +73,7 @@ class SearchSpace(ABC):
     # NAS-Bench-Suite-Zero table: file name and the path of keys down to the per-task dict
     nbsz_file: str
     nbsz_prefix: tuple[str, ...] = ()
-    # regularised-SWAP default mu = sigma, in millions of parameters (paper Appendix B)
-    reg_mu_sigma: float | None = None
-    reg_note: str = ""
     extra_truths: dict[str, CsvTruth | JsonListTruth] = field(default_factory=dict)
-    # per-task mu = sigma where the tasks' networks differ in size (TransNAS-Bench-101); see reg_default
-    reg_mu_sigma_tasks: dict[str, float] = field(default_factory=dict)
     # parameters per unit of Θ, the model size reg_swap regularises (1e6: millions; the official SWAP
     # one-cell DARTS network counts thousands)
     size_unit: float = 1e6
@@ -116,16 +111,17 @@ class SearchSpace(ABC):
         raise SwapbenchError(f"space '{self.name}' has no crossover operator, so it cannot be searched")
 
     # -- shared helpers ------------------------------------------------------------------
+    def with_options(self, name: str) -> SearchSpace:
+        """This space on another network, from a name with options such as `darts[C=16,L=8]`; a space
+        whose network takes no options refuses them."""
+        raise SwapbenchError(f"space '{name}' takes no network options")
+
     def task(self, task: str) -> TaskInfo:
         if task not in self.tasks:
             raise SwapbenchError(
                 f"space '{self.name}' has no task '{task}'; choose one of: {', '.join(self.tasks)}"
             )
         return self.tasks[task]
-
-    def reg_default(self, task: str) -> float | None:
-        """Default regularised-SWAP mu = sigma (in `size_unit`s of parameters, mostly millions) for `task`."""
-        return self.reg_mu_sigma_tasks.get(task, self.reg_mu_sigma)
 
     def loss_fn(self, task: str) -> LossFn:
         return LOSSES[self.task(task).loss]

@@ -186,22 +186,21 @@ class DartsSpace(DartsCells, SearchSpace):
         space.network, space.channels, space.layers = self.network, channels, layers
         return space
 
+    def with_options(self, name: str) -> DartsSpace:
+        """`darts[C=16,L=8]` -> the darts space on a C=16, 8-cell network."""
+        match = _VARIANT.match(name)
+        if not match:
+            raise SwapbenchError(f"space '{name}' takes no network options")
+        opts: dict[str, int] = {}
+        for item in filter(None, (p.strip() for p in match["opts"].split(","))):
+            key, eq, value = item.partition("=")
+            if not eq or key.strip() not in ("C", "L") or not value.strip().isdigit():
+                raise SwapbenchError(f"bad network option {item!r} in '{name}'; use e.g. darts[C=16,L=8]")
+            opts[key.strip()] = int(value)
+        return self.variant(channels=opts.get("C"), layers=opts.get("L"))
+
 
 _VARIANT = re.compile(r"^(?P<base>[\w-]+)\[(?P<opts>[^\]]*)\]$")
-
-
-def resolve_variant(name: str, base: SearchSpace) -> SearchSpace:
-    """`darts[C=16,L=8]` -> the darts space on a C=16, 8-cell network."""
-    match = _VARIANT.match(name)
-    if not match or not isinstance(base, DartsSpace):
-        raise SwapbenchError(f"space '{name}' takes no network options")
-    opts: dict[str, int] = {}
-    for item in filter(None, (p.strip() for p in match["opts"].split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or key.strip() not in ("C", "L") or not value.strip().isdigit():
-            raise SwapbenchError(f"bad network option {item!r} in '{name}'; use e.g. darts[C=16,L=8]")
-        opts[key.strip()] = int(value)
-    return base.variant(channels=opts.get("C"), layers=opts.get("L"))
 
 
 _TASKS = {"cifar10": TaskInfo("cifar10", "cifar10", (3, 32, 32), num_classes=10)}
@@ -212,8 +211,6 @@ SPACE = register_space(
         description="original DARTS space (8 ops incl. none), DARTS CIFAR-10 evaluation network (C=36, 20 cells)",
         tasks=dict(_TASKS),
         nbsz_file="zc_nasbench301.json",  # NB301's genotypes are DARTS genotypes
-        reg_mu_sigma=3.3,
-        reg_note="DARTS-V2's 3.3 M on this network; the paper gives no value for the full network",
     )
 )
 
@@ -223,12 +220,10 @@ _swap = DartsSpace(
                 "sizes in thousands of parameters",
     tasks={"cifar10": TaskInfo("cifar10", "cifar10", (3, 32, 32), num_classes=10, default_batch_size=16)},
     nbsz_file="zc_nasbench301.json",
-    reg_mu_sigma=1.5,
-    reg_note="paper Table 1, SWAP-NAS-C (mu = sigma = 1.5, thousands of parameters of the one-cell network)",
     size_unit=1e3,
 )
 _swap.network, _swap.channels, _swap.layers = "swap", 3, 1
 SWAP_SPACE = register_space(_swap)
 
 __all__ = ["OPS", "NONE", "DartsSpace", "DartsNetwork", "SwapCellNetwork", "from_genotype", "to_genotype",
-           "resolve_variant", "NODES"]
+           "NODES"]

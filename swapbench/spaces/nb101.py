@@ -288,7 +288,5 @@ SPACE = register_space(
         tasks={"cifar10": TaskInfo("cifar10", "cifar10", (3, 32, 32), num_classes=10)},
         nbsz_file="zc_nasbench101.json",
         nbsz_prefix=("nasbench101",),
-        reg_mu_sigma=40.0,
-        reg_note="paper Appendix B",
     )
 )

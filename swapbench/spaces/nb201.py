@@ -238,8 +238,6 @@ SPACE = register_space(
             "ImageNet16-120": TaskInfo("ImageNet16-120", "imagenet16-120", (3, 16, 16), num_classes=120),
         },
         nbsz_file="zc_nasbench201.json",
-        reg_mu_sigma=1.5,
-        reg_note="paper Appendix B / Table 5",
         extra_truths={
             "nb201-200ep-test": CsvTruth(
                 _200EP,

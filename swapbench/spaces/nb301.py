@@ -384,7 +384,5 @@ SPACE = register_space(
         description="NAS-Bench-301 / DARTS cell space, CIFAR-10 (NAS-Bench-Suite-Zero network: C=32, 8 cells)",
         tasks={"cifar10": TaskInfo("cifar10", "cifar10", (3, 32, 32), num_classes=10)},
         nbsz_file="zc_nasbench301.json",
-        reg_mu_sigma=1.8,
-        reg_note="paper Appendix B",
     )
 )

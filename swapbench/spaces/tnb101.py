@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from swapbench.data.taskonomy import CLASS_MEAN, CLASS_STD, PIXEL_MEAN, PIXEL_STD
 from swapbench.errors import EncodingError
 from swapbench.spaces import register_space
 from swapbench.spaces._tnb101 import TaskNetwork
@@ -38,6 +37,12 @@ CELL_OPS = ("none", "skip_connect", "conv1x1", "conv3x3")
 SEG_CLASSES = 17
 JIGSAW_TILES, JIGSAW_TILE, JIGSAW_CELL = 9, 64, 85
 N_PERMUTATIONS = 1000
+# Input normalisation: the image loader hands out frames normalised with mean = std = 0.5 (the autoencoder,
+# normal and segmentsemantic convention); `prepare_batch` converts to the class_* / room_layout statistics.
+PIXEL_MEAN = (0.5, 0.5, 0.5)
+PIXEL_STD = (0.5, 0.5, 0.5)
+CLASS_MEAN = (0.5224, 0.5222, 0.5221)
+CLASS_STD = (0.2234, 0.2235, 0.2236)
 
 Arch = tuple[int, ...]  # 6 codes (macro: zero padded)
 
@@ -251,25 +256,12 @@ class TNB101Macro(TNB101Space):
     micro = False
 
 
-# Regularised-SWAP mu = sigma per task (millions of parameters). The paper gives none for TNB; label-free
-# rule mirroring its Appendix B (upper end of the model-size distribution): the maximum executed-parameter
-# count over 1000 archs drawn with random_arch(np.random.default_rng(0)), rounded up to 2 significant
-# digits. Computed by bench/tnb_reg_prior.py; no accuracy is used.
-MICRO_REG = {"class_scene": 31.0, "class_object": 31.0, "autoencoder": 53.0, "normal": 53.0, "jigsaw": 35.0,
-             "room_layout": 31.0, "segmentsemantic": 42.0}
-MACRO_REG = {"class_scene": 41.0, "class_object": 41.0, "autoencoder": 64.0, "normal": 64.0, "jigsaw": 45.0,
-             "room_layout": 41.0, "segmentsemantic": 52.0}
-REG_NOTE = ("per task (reg_mu_sigma_tasks / reg_default): max executed params of 1000 uniformly sampled archs, "
-            "rounded up to 2 digits (label-free; the paper gives no TNB value; bench/tnb_reg_prior.py)")
-
 register_space(
     TNB101Micro(
         name="tnb101_micro",
         description="TransNAS-Bench-101 micro (cell) space, 4096 archs, 7 Taskonomy tasks",
         tasks=dict(TASKS),
         nbsz_file="zc_transbench101_micro.json",
-        reg_note=REG_NOTE,
-        reg_mu_sigma_tasks=MICRO_REG,
         extra_truths={
             "tnb-micro-all": JsonListTruth(
                 "nas-bench-suite-zero/zen/benchmark--transbench101_micro--{task}--*.json",
@@ -285,7 +277,5 @@ register_space(
         description="TransNAS-Bench-101 macro (skeleton) space, 3256 archs, 7 Taskonomy tasks",
         tasks=dict(TASKS),
         nbsz_file="zc_transbench101_macro.json",
-        reg_note=REG_NOTE,
-        reg_mu_sigma_tasks=MACRO_REG,
     )
 )

@@ -42,7 +42,8 @@ import torch
 from torch import nn
 
 from swapbench.errors import SwapbenchError
-from swapbench.proxies._common import distinct_rows
+from swapbench.nn.patterns import distinct_rows
+from swapbench.proxies.priors import reg_swap_prior
 from swapbench.proxies.swap import count_patterns, regulariser
 from swapbench.study.config import Column, CorrelateConfig, StudyConfig
 from swapbench.study.engine import Display, RunOptions, StudyResult, run_study
@@ -192,7 +193,7 @@ def plan_input_size(config: InputSizeConfig) -> InputSizePlan:
     if config.resize == "crop" and max(config.sizes) > native:
         raise SwapbenchError(f"--sizes: {max(config.sizes)} exceeds the {native}x{native} images; "
                              "crops cannot be larger (use --resize bilinear)")
-    default = probe.space.reg_default(config.task)
+    default = reg_swap_prior(probe.space, config.task)
     mu = config.mu if config.mu is not None else default
     sigma = config.sigma if config.sigma is not None else default
     if mu is None or sigma is None:
@@ -392,7 +393,7 @@ def plan_regularisation(config: RegularisationConfig) -> RegularisationPlan:
         grid += [GridRow(GRID, float(m), float(s)) for m, s in itertools.product(config.mus, config.sigmas)]
         paper_table = None
     else:
-        grid, paper_table = default_grid(space.name, space.reg_default(config.task))
+        grid, paper_table = default_grid(space.name, reg_swap_prior(space, config.task))
     if size < 1000:
         plan.notices.append(f"groups of {size} architectures ({config.groups} x {size} of the {available} in "
                             f"truth table '{plan.truth.name}'); the paper uses groups of 1000")

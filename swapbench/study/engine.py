@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from swapbench import __version__
 from swapbench.study.backends import ExecOptions
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig, StudyConfig, column_configs, default_cache
 from swapbench.study.runner import Plan, execute_many, plan_run, results_frames, stored_seconds
+from swapbench.version import __version__
 
 
 class Display(Protocol):

@@ -1,7 +1,8 @@
-"""Exact distinct-pattern counting over binarised activations without the V x S float matrix.
+"""Binarised activation patterns: bit packing both ways (per sample, per unit) and exact distinct counting.
 
-Each unit's S bits are packed into ceil(S/64) int64 words (8 samples per byte, bytes viewed as words),
-distinct words are kept per layer, and layers are merged at the end. Exact for any S.
+Distinct per-unit patterns are counted without the V x S float matrix: each unit's S bits are packed into
+ceil(S/64) int64 words (8 samples per byte, bytes viewed as words), distinct words are kept per layer, and
+layers are merged at the end. Exact for any S.
 """
 
 from __future__ import annotations
@@ -24,16 +25,34 @@ def pack_unit_patterns(active: torch.Tensor) -> torch.Tensor:
     return rows.view(torch.int64)  # (M, K)
 
 
-def call_identity(module: torch.nn.Module, x: torch.Tensor) -> tuple:
-    """Key of an activation call's input: two calls with the same key (same activation type applied to
-    the same, unmodified tensor) produce identical outputs."""
-    return (type(module), x.data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x._version)
+def pack_samples(active: torch.Tensor) -> torch.Tensor:
+    """(S, M) bool -> (S, ceil(M/8)) uint8, unit m of sample s at bit m % 8 of byte m // 8."""
+    s, m = active.shape
+    nbytes = (m + 7) // 8
+    padded = torch.zeros((s, nbytes * 8), dtype=torch.uint8, device=active.device)
+    padded[:, :m] = active
+    return (padded.view(s, nbytes, 8) * _BYTE_WEIGHTS.to(active.device)).sum(dim=2, dtype=torch.uint8)
+
+
+def unpack_samples(bits: torch.Tensor, units: int) -> torch.Tensor:
+    """Inverse of `pack_samples`: (S, ceil(M/8)) uint8 -> (S, M) bool."""
+    s, nbytes = bits.shape
+    out = bits.unsqueeze(-1).bitwise_and(_BYTE_WEIGHTS.to(bits.device)) != 0
+    return out.reshape(s, nbytes * 8)[:, :units]
 
 
 def unique_rows(codes: torch.Tensor) -> torch.Tensor:
+    """The distinct rows of a (M, K) code matrix (a 1-D unique when each row is one word)."""
     if codes.shape[1] == 1:
         return torch.unique(codes.view(-1)).view(-1, 1)
     return torch.unique(codes, dim=0)
+
+
+def distinct_rows(rows: torch.Tensor) -> int:
+    """Number of distinct rows of a 2-D tensor."""
+    if rows.shape[0] == 0:
+        return 0
+    return int(torch.unique(rows, dim=0).shape[0])
 
 
 class PatternCounter:

@@ -20,6 +20,9 @@ The rule:
     Linear        rows*in*out (rows = N for a 2-D input)
     anything else 0 (ConvTranspose2d, Tanh, Identity, Flatten, parameter-free custom ops)
 Both are reported by the metrics in millions (/1e6), as the tables store them.
+
+A network built under ``torch.device("meta")`` is counted without any arithmetic (shapes only), which makes
+sweeps over whole tables of 256x256 networks cheap.
 """
 
 from __future__ import annotations
@@ -124,3 +127,14 @@ def count_model(net: nn.Module, sample_shape: Sequence[int], generator: torch.Ge
             m.training = mode
     params = sum(p.numel() for m in executed.values() for p in m._parameters.values() if p is not None)
     return ModelCounts(params=int(params), flops=int(sum(last_flops.values())))
+
+
+def executed_counts(net: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:
+    """(params, flops) in millions for a batch-1 input of `input_shape`, on the network's device."""
+    counts = count_model(net, tuple(input_shape))
+    return counts.params / 1e6, counts.flops / 1e6
+
+
+def executed_params(net: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """Parameters (millions) of the leaf modules executed in a batch-1 eval forward."""
+    return executed_counts(net, input_shape)[0]

@@ -24,15 +24,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.images import load_images, make_batch
-from swapbench.proxies._common import sub_batch_grads
-from swapbench.proxies._lswag import BAND_FILE, PERC_BINS, depth_bins, log_sigma_profile, write_band
+from swapbench.nn.passes import sub_batch_grads
+from swapbench.proxies.lswag import PERC_BINS, depth_bins, log_sigma_profile
+from swapbench.proxies.priors import user_band_file, write_band
 from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
 
@@ -74,10 +75,11 @@ def select_band(
     eps: float = 1e-12,
     batches: int = 2,
     threshold: float = 0.0,
-    band_file: Path | None = BAND_FILE,
+    band_file: Path | Literal["user"] | None = "user",
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Compute the band (and its statistics) and, unless `band_file` is None, store it there."""
+    """Compute the band (and its statistics) and store it in `band_file`: by default the user's band file
+    (proxies.priors.user_band_file), read over the packaged bands; None stores nothing."""
     space = get_space(space) if isinstance(space, str) else space
     info = space.task(task)
     if n_networks < 2:
@@ -124,5 +126,5 @@ def select_band(
         "bin_networks": [int(v) for v in counts],
     }
     if band_file is not None:
-        write_band(entry, band_file)
+        write_band(entry, user_band_file() if band_file == "user" else Path(band_file))
     return entry

@@ -1,0 +1,178 @@
+"""Gradient passes several metrics read: one train-mode forward with the backwards that hang off it (the task
+loss gradient with the Fisher channel vector, the input Jacobian, GraSP's Hessian-gradient product, the
+activation calls), and the weight gradients of equal sub-batches.
+
+They run on the network they are given and never change a weight; callers that must keep their network
+untouched hand in a copy. Which metric reads which part is the caller's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from swapbench.nn.hooks import ActivationCall, activation_recorder, recorded_modules
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+PARTS = ("loss", "jacobian", "hvp", "activations")  # the parts `backwards` can compute, in this order
+
+
+def weight_layers(net: nn.Module) -> list[nn.Module]:
+    """Every nn.Conv2d and nn.Linear, in ``net.modules()`` order (ConvTranspose2d is not a Conv2d)."""
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def layer_sum(values: Sequence[torch.Tensor]) -> float:
+    """NAS-Bench-Suite-Zero's ``sum_arr``: the sum over layers of the sum over each layer's elements."""
+    total = 0.0
+    for v in values:
+        total += float(v.detach().sum())
+    return total
+
+
+def first_tensor(output: object) -> torch.Tensor:
+    """The network output as one tensor (a tuple output keeps its first element)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise TypeError(f"network output of type {type(output).__name__} is not a tensor")
+
+
+@dataclass
+class LossPass:
+    """What the backwards of one forward give, per part computed (None where not computed).
+
+    loss: per scored layer the weight, dL/dW as ``.grad`` would hold it (zeros when unused or not a leaf)
+    and the Fisher channel vector; jacobian: J (N x D) and the output width; hvp: grasp's sum of -W * Hg;
+    activations: the activation calls of the forward (see hooks.activation_recorder).
+    """
+
+    parts: tuple[str, ...]
+    weights: list[torch.Tensor]
+    grads: list[torch.Tensor]
+    fisher: list[torch.Tensor]  # 1/2 mean_n (sum_spatial a * dL/da)^2 per output channel, zeros if unused
+    jacobian: np.ndarray | None = None
+    width: int = 0
+    grasp: float | None = None
+    activations: list[ActivationCall] | None = None
+
+
+def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
+              parts: tuple[str, ...]) -> LossPass:
+    """One forward (recording the activation calls when asked); then, from its graph, the loss gradient
+    (with a graph when grasp needs it), the input Jacobian of the summed output, and grasp's
+    Hessian-gradient product; `parts` names which (a subset of PARTS).
+
+    Each backward asks autograd for exactly what the separate passes obtained: the loss gradient of every
+    parameter that requires grad (what ``loss.backward()`` fills), the gradient of the input alone, and
+    the gradient of z = sum_l <g_l, g_graph_l> with respect to the parameters. The forward is the same
+    train-mode forward of the same network on the same batch, so the numbers are the separate passes'
+    (bit for bit on every space of bench/differential.py; the activation inputs are those of a no-grad
+    forward, as autograd does not change the forward's arithmetic).
+    """
+    layers = weight_layers(net)
+    params = [p for p in net.parameters() if p.requires_grad]
+    want_loss, want_jac, want_hvp = ("loss" in parts), ("jacobian" in parts), ("hvp" in parts)
+    fisher: dict[int, torch.Tensor] = {}
+    collecting = [want_loss]  # the Fisher hooks read only the task-loss backward
+    handles = []
+
+    def forward_hook(layer: nn.Module, _args: tuple, output: torch.Tensor) -> None:
+        act = output.detach()
+
+        def grad_hook(grad: torch.Tensor) -> None:
+            if not collecting[0]:
+                return
+            prod = act * grad.detach()
+            per_channel = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+            delta = per_channel.pow(2).mean(0).mul(0.5)
+            key = id(layer)
+            fisher[key] = delta if key not in fisher else fisher[key] + delta
+
+        if output.requires_grad:
+            output.register_hook(grad_hook)
+
+    if want_loss:
+        handles = [layer.register_forward_hook(forward_hook) for layer in layers]
+    if "activations" in parts:
+        record, calls, seen = activation_recorder()
+        handles += [m.register_forward_hook(record) for m in recorded_modules(net)]
+    x = inputs.detach().clone().requires_grad_(True) if want_jac else inputs
+    result = LossPass(parts, [], [], [])
+    try:
+        with torch.enable_grad():
+            out = first_tensor(net(x))
+            for h in handles:
+                h.remove()
+            handles = []
+            if "activations" in parts:
+                result.activations = calls
+                seen.clear()  # the activation inputs need not outlive the forward (the backwards don't read them)
+            graph_grads: dict[int, torch.Tensor] = {}
+            if want_loss:
+                loss = loss_fn(out, targets)
+                found = torch.autograd.grad(loss, params, retain_graph=want_jac or want_hvp,
+                                            create_graph=want_hvp, allow_unused=True)
+                collecting[0] = False
+                graph_grads = {id(p): g for p, g in zip(params, found, strict=True) if g is not None}
+                result.weights = [m.weight.detach() for m in layers]
+                result.grads = [graph_grads[id(m.weight)].detach() if id(m.weight) in graph_grads
+                                else torch.zeros_like(m.weight) for m in layers]
+                result.fisher = [fisher.get(id(m), torch.zeros(m.weight.shape[0], device=m.weight.device)).detach()
+                                 for m in layers]
+            if want_jac:
+                (jx,) = torch.autograd.grad(out, [x], torch.ones_like(out), retain_graph=want_hvp)
+                result.jacobian = jx.detach().reshape(x.shape[0], -1).cpu().numpy()
+                result.width = int(out.shape[-1])
+            if want_hvp:
+                result.grasp = _grasp_sum(layers, params, graph_grads)
+    finally:
+        for h in handles:
+            h.remove()
+    return result
+
+
+def _grasp_sum(layers: list[nn.Module], params: list[torch.Tensor], graph_grads: dict[int, torch.Tensor]) -> float:
+    """sum_l -W_l * (H g)_l with z = sum_l <g_l, g_graph_l> (g constant) back-propagated to the parameters."""
+    z = None
+    for m in layers:
+        g_graph = graph_grads.get(id(m.weight))
+        if g_graph is not None:
+            term = (g_graph.detach() * g_graph).sum()
+            z = term if z is None else z + term
+    if z is None or not z.requires_grad:
+        return 0.0
+    # only the scored weights: the BatchNorm and bias entries of z.backward() are never read
+    scored = [p for p in params if id(p) in {id(m.weight) for m in layers}]
+    hg = torch.autograd.grad(z, scored, allow_unused=True)
+    by_param = {id(p): g for p, g in zip(scored, hg, strict=True) if g is not None}
+    return layer_sum([
+        -m.weight.detach() * by_param[id(m.weight)] if id(m.weight) in by_param else torch.zeros_like(m.weight)
+        for m in layers
+    ])
+
+
+def sub_batch_grads(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,
+                    batches: int) -> list[torch.Tensor]:
+    """Per scored layer, a (B, numel) tensor: row b = dL_b/dW on the b-th of B equal sub-batches, each from
+    zeroed gradients. Runs on `net` itself in train mode (hand in a private copy): its ``.grad`` fields end cleared, its
+    BatchNorm running statistics move."""
+    net.train()
+    layers = weight_layers(net)
+    per_batch: list[list[torch.Tensor]] = []
+    with torch.enable_grad():
+        for x, y in zip(torch.chunk(inputs, batches), torch.chunk(targets, batches), strict=True):
+            net.zero_grad(set_to_none=True)
+            loss_fn(first_tensor(net(x)), y).backward()
+            per_batch.append([
+                m.weight.grad.detach().reshape(-1).clone() if m.weight.grad is not None
+                else torch.zeros(m.weight.numel(), device=m.weight.device)
+                for m in layers
+            ])
+    net.zero_grad(set_to_none=True)
+    return [torch.stack([g[i] for g in per_batch]) for i in range(len(layers))]
