@@ -20,10 +20,10 @@ from swapbench.proxies._lswag import (
     read_bands,
     write_band,
 )
-from swapbench.proxies._patterns import naive_count
 from swapbench.proxies.epe_nas import epe_score
 from swapbench.proxies.lswag_band import spike_band
 from swapbench.proxies.registry import FAILED, ProxyContext, get_proxy, run_proxy
+from swapbench.proxies.swap import naive_count
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

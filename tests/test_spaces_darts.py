@@ -13,7 +13,7 @@ from test_cli import assert_clean_error, swapbench
 from swapbench.data.benchmarks import load_json
 from swapbench.errors import EncodingError, SwapbenchError
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_params
+from swapbench.spaces.counts import executed_params
 from swapbench.spaces.darts import NONE, OPS, SwapCellNetwork
 
 DARTS = get_space("darts")

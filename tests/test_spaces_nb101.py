@@ -9,7 +9,7 @@ import torch
 from swapbench.data.benchmarks import load_json
 from swapbench.errors import EncodingError, SwapbenchError
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_counts, executed_params
+from swapbench.spaces.counts import executed_counts, executed_params
 from swapbench.spaces.nb101 import vertex_channels
 
 SPACE = get_space("nb101")

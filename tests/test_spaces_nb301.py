@@ -9,7 +9,7 @@ import torch
 from swapbench.data.benchmarks import load_json
 from swapbench.errors import EncodingError, SwapbenchError
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_counts
+from swapbench.spaces.counts import executed_counts
 from swapbench.spaces.nb301 import Genotype, build_darts_search_network, to_genotype
 
 SPACE = get_space("nb301")

@@ -9,7 +9,7 @@ import torch
 from swapbench.data.benchmarks import load_json, load_truth
 from swapbench.errors import EncodingError, SwapbenchError
 from swapbench.spaces import get_space
-from swapbench.spaces._count import executed_counts, executed_params
+from swapbench.spaces.counts import executed_counts, executed_params
 from swapbench.spaces.tnb101 import all_macro_archs, permutations
 
 MICRO, MACRO = get_space("tnb101_micro"), get_space("tnb101_macro")
@@ -124,6 +124,14 @@ def test_encoder_details():
     conv = net.encoder.layers[-1].main[0][1]  # 3x3, 512 outputs: kaiming normal, fan_out
     assert abs(conv.weight.std().item() - (2 / (9 * 512)) ** 0.5) < 2e-3
     assert net.encoder.out_channels == 512
+
+
+@pytest.mark.parametrize("space,arch", [(MICRO, (1, 0, 0, 2, 1, 3)), (MACRO, (1, 2, 4, 2, 0, 0))])
+def test_encoder_is_the_task_networks_encoder(space, arch):
+    with torch.device("meta"):
+        alone, net = space.encoder(arch), space.build(arch, "class_scene")
+    assert [p.shape for p in alone.parameters()] == [p.shape for p in net.encoder.parameters()]
+    assert (alone.out_channels, alone.nominal_width) == (net.encoder.out_channels, net.encoder.nominal_width)
 
 
 def test_prepare_batch():

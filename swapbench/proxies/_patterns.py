@@ -53,10 +53,3 @@ class PatternCounter:
         if len(self._parts) > 1:
             self._parts = [unique_rows(torch.cat(self._parts, dim=0))]
         return int(self._parts[0].shape[0])
-
-
-def naive_count(activations: list[torch.Tensor]) -> int:
-    """Reference: concatenate float activations, sign, transpose, unique rows (official SWAP code)."""
-    s = activations[0].shape[0]
-    matrix = torch.cat([a.reshape(s, -1) for a in activations], dim=1)
-    return int(torch.unique(torch.sign(matrix).t(), dim=0).shape[0])

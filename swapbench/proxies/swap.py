@@ -80,6 +80,14 @@ def count_patterns(
     return counter.count()
 
 
+def naive_count(activations: list[torch.Tensor]) -> int:
+    """Psi the official SWAP code's way (concatenate float activations, sign, transpose, unique rows): the
+    reference `count_patterns` must equal, at its V x S float memory cost."""
+    s = activations[0].shape[0]
+    matrix = torch.cat([a.reshape(s, -1) for a in activations], dim=1)
+    return int(torch.unique(torch.sign(matrix).t(), dim=0).shape[0])
+
+
 def swap_per_repeat(net: nn.Module, inputs: torch.Tensor, repeats: int, init: str,
                     generator: torch.Generator | None = None) -> list[int]:
     """Psi for each repeat; with init='gaussian' each repeat re-draws the weights first."""
@@ -95,6 +103,13 @@ def swap_per_repeat(net: nn.Module, inputs: torch.Tensor, repeats: int, init: st
     return values
 
 
+def swap_generator(ctx: ProxyContext, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator of the metric's Gaussian re-initialisations for ctx's (seed, architecture): with it
+    `swap_per_repeat` draws what the metric draws, so the mean of its first R values is the score at
+    repeats=R (how a sweep over R reuses one set of draws)."""
+    return ctx.generator("swap-init", device)
+
+
 def _pattern_means(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext, with_samples: bool
                    ) -> tuple[float, float | None]:
     """(mean Psi, mean |A| or None) over the repeats, from one forward per repeat on a private copy: |A|
@@ -106,7 +121,7 @@ def _pattern_means(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext, with
         raise SwapbenchError(f"swap: unknown init '{init}' (use gaussian or default)")
 
     def compute() -> tuple[float, float | None]:
-        gen = ctx.generator("swap-init", inputs.device) if init == "gaussian" else None
+        gen = swap_generator(ctx, inputs.device) if init == "gaussian" else None
         own = copy.deepcopy(net).train()  # re-initialised in place: never the caller's network
         psi, std = [], []
         for _ in range(repeats):

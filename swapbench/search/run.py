@@ -204,7 +204,7 @@ Progress = Callable[[int, int], None]  # (evaluations done since the last call, 
 
 def _params(space: SearchSpace, arch: Hashable, task: str) -> float:
     """Parameters (millions) of the modules a forward executes, as reg_swap counts them."""
-    from swapbench.spaces._count import executed_params
+    from swapbench.spaces.counts import executed_params
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -58,7 +58,7 @@ class SizeControlConfig:
 
 def random_sizes(space: SearchSpace, task: str, n: int, seed: int) -> np.ndarray:
     """Θ of `n` uniformly random architectures, counted shape-only on the meta device (no arithmetic)."""
-    from swapbench.spaces._count import executed_params
+    from swapbench.spaces.counts import executed_params
 
     rng = np.random.default_rng(derive_seed("size-histogram", space.name, seed))
     shape = space.task(task).input_shape
