@@ -91,6 +91,7 @@ def test_partial_cifar_pickles(data_dir):
     assert int(in16.labels.min()) >= 0 and int(in16.labels.max()) < 120
 
 
+@pytest.mark.slow  # the real ImageNet16 files
 def test_imagenet16_val_split(data_dir):
     train, val = load_imagenet16(data_dir), load_imagenet16(data_dir, split="val")
     assert val.images.shape[1:] == (3, 16, 16) and (val.mean, val.std) == (train.mean, train.std)

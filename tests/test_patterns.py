@@ -95,6 +95,7 @@ def test_regulariser_forms():
     assert regulariser(0.3, 40, 40, "code") < regulariser(20, 40, 40, "code")
 
 
+@pytest.mark.slow  # real images
 def test_swap_generator_draws_what_the_metric_draws(data_dir):
     """swap_per_repeat with the metric's generator on the run's network and batch: its first R values
     average to the swap score at repeats=R."""
