@@ -26,11 +26,12 @@ lint:
 # a checkout of SamsungLabs/zero-cost-nas for bench/vs_zero_cost_nas.py (that bench is skipped when empty)
 ZCNAS ?=
 
+# the benchmarks are modules of the `bench` package, run from the repository root
 bench:
-	$(PY) bench/bench_swap.py
-	$(PY) bench/pass_counts.py --columns nb201/cifar10 --archs 2 --out bench/results/pass_counts_quick.csv
-	$(PY) bench/vs_zero_cost_nas.py $(if $(ZCNAS),--zcnas $(ZCNAS)) --archs 3 --rounds 1 --out bench/results/vs_zero_cost_nas_quick.csv
-	$(PY) bench/study_rss.py --columns tnb101_macro/class_scene --limit-archs 3 --tag make-bench
+	$(PY) -m bench.bench_swap
+	$(PY) -m bench.pass_counts --columns nb201/cifar10 --archs 2 --out bench/results/pass_counts_quick.csv
+	$(PY) -m bench.vs_zero_cost_nas $(if $(ZCNAS),--zcnas $(ZCNAS)) --archs 3 --rounds 1 --out bench/results/vs_zero_cost_nas_quick.csv
+	$(PY) -m bench.study_rss --columns tnb101_macro/class_scene --limit-archs 3 --tag make-bench
 
 # a wheel installed into a fresh virtualenv, every command run from outside the source tree (minutes)
 wheel-check:

@@ -1,13 +1,15 @@
 """SWAP cost on full-size NB201 networks (CPU): bit-packed streaming count vs a plain forward and vs the
 naive method (concatenate float activations, torch.unique(dim=0)).
 
-    python bench/bench_swap.py [--n-archs 50] [--batch 64]
+    python -m bench.bench_swap [--n-archs 50] [--batch 64] [--out bench/results/swap_bench.json]
 
-Times: per architecture, the median of 3 runs of each method on the same network and batch; the table
+The networks are the run's (`swapbench.build_network`, seed 0) with the swap metric's first Gaussian
+re-initialisation, on the run's fixed batch of seed 0 (`run_batch`): what `swapbench.score(..., ["swap"])`
+counts. Times: per architecture, the median of 3 runs of each method on the same network and batch; the table
 reports the median over architectures and the ratio of the medians. Peak memory: each method runs
 alone over the same architectures in a fresh process; reported is that process's peak RSS growth over
 its state just before the method's first call (VmHWM, reset through /proc/self/clear_refs).
-Writes bench/results/swap_bench.json.
+Writes bench/results/swap_bench.json (or --out).
 """
 
 from __future__ import annotations
@@ -24,26 +26,29 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from swapbench.data.benchmarks import load_truth
-from swapbench.data.datadir import resolve_data_dir
-from swapbench.data.images import load_images, make_batch
+import swapbench
+from bench.common import RESULTS
 from swapbench.nn.patterns import naive_count
-from swapbench.proxies.swap import count_patterns, gaussian_init
-from swapbench.spaces import get_space
-from swapbench.study.sampling import sample_indices
+from swapbench.proxies.registry import ProxyContext
+from swapbench.proxies.swap import count_patterns, gaussian_init, swap_generator
+from swapbench.study.config import CorrelateConfig
+from swapbench.study.runner import plan_run, run_batch
 
-OUT = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def setup(n_archs: int, batch: int, data_dir: str | None):
-    data = resolve_data_dir(data_dir)
-    space = get_space("nb201")
-    truth = load_truth(space, "cifar10", data)
-    x, _ = make_batch(load_images("cifar10", data), batch, torch.Generator().manual_seed(0))
+def setup(n_archs: int, batch: int, data_dir: str | None) -> tuple[list[nn.Module], torch.Tensor]:
+    """The first `n_archs` sampled NB201 networks as the swap metric counts them, and the run's batch."""
+    plan = plan_run(CorrelateConfig(space="nb201", task="cifar10", proxies=["swap"], n_archs=max(n_archs, 3),
+                                    limit_archs=n_archs, seeds=[0], batch_size=batch, batch_policy="fixed",
+                                    data_dir=data_dir, device="cpu"))
+    x, _ = run_batch(plan, 0, "")
     nets = []
-    for i, row in enumerate(sample_indices(len(truth), n_archs, 0)):
-        net = space.build(truth.archs[row], "cifar10")
-        gaussian_init(net, torch.Generator().manual_seed(i))
+    for row in plan.samples[0]:
+        arch = plan.truth.archs[row]
+        net = swapbench.build_network("nb201", arch, "cifar10", seed=0)
+        ctx = ProxyContext(space=plan.space, task="cifar10", seed=0, arch_key=plan.space.canonical_key(arch))
+        gaussian_init(net, swap_generator(ctx))
         nets.append(net)
     return nets, x
 
@@ -98,6 +103,7 @@ def main() -> None:
     ap.add_argument("--n-archs", type=int, default=50)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS / "swap_bench.json")
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -121,9 +127,9 @@ def main() -> None:
         mismatches += int(reference != value)
     memory = {}
     for method in METHODS:
-        cmd = [sys.executable, __file__, "--memory-child", method, "--n-archs", str(args.n_archs),
+        cmd = [sys.executable, "-m", "bench.bench_swap", "--memory-child", method, "--n-archs", str(args.n_archs),
                "--batch", str(args.batch)] + (["--data-dir", args.data_dir] if args.data_dir else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         memory[method] = json.loads(out)["peak_growth_mib"]
     med = {m: statistics.median(v) for m, v in times.items()}
     result = dict(
@@ -133,8 +139,8 @@ def main() -> None:
         peak_memory_growth_mib=memory, machine=platform.platform(), torch=torch.__version__,
         goals=dict(swap_over_forward="<= 1.3", naive_over_swap=">= 5"),
     )
-    OUT.mkdir(exist_ok=True)
-    (OUT / "swap_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'method':<10}{'median s/arch':>15}{'peak MiB':>12}")
     for m in METHODS:
         print(f"{m:<10}{med[m]:>15.4f}{memory[m]:>12.1f}")

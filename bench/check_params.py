@@ -1,5 +1,6 @@
 """Rebuild every architecture of the NAS-Bench-Suite-Zero tables and compare its executed-module parameter
-and FLOP counts (tensorwatch rule, swapbench.nn.counting) with the stored `params` / `flops`.
+and FLOP counts (tensorwatch rule, `swapbench.nn.counting`, as the params / flops metrics count) with the
+stored `params` / `flops`.
 
 Networks are built on the meta device (shapes only), so the sweep costs Python overhead, not arithmetic.
 NB101 / NB201 / NB301: every stored arch. TransNAS-Bench-101 (default): every stored arch of class_scene
@@ -7,9 +8,9 @@ NB101 / NB201 / NB301: every stored arch. TransNAS-Bench-101 (default): every st
 (the heads/decoders depend only on the encoder's output width and number of downsamplings);
 `--full` checks every arch of every task (about 30 CPU minutes).
 
-    python bench/check_params.py [--spaces nb101,nb201,nb301,tnb101_micro,tnb101_macro] [--full]
+    python -m bench.check_params [--spaces nb101,nb201,nb301,tnb101_micro,tnb101_macro] [--full] [--out PATH]
 
-Writes bench/results/params_check.csv (one row per space and task). A match is |delta| < 1e-6 M.
+Writes bench/results/params_check.csv (one row per space and task; or --out). A match is |delta| < 1e-6 M.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from bench.common import RESULTS
 from swapbench.data.benchmarks import load_truth
 from swapbench.data.datadir import resolve_data_dir
 from swapbench.nn.counting import executed_counts
 from swapbench.spaces import get_space
 
-OUT = Path(__file__).resolve().parent / "results"
 SPACES = ("nb101", "nb201", "nb301", "tnb101_micro", "tnb101_macro")
 TOL = 1e-6
 
@@ -44,6 +45,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--full", action="store_true", help="every arch of every TNB task too")
     ap.add_argument("--tnb-sample", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=RESULTS / "params_check.csv")
     args = ap.parse_args()
     torch.set_num_threads(1)
     data_dir = resolve_data_dir(args.data_dir)
@@ -74,12 +76,12 @@ def main() -> None:
             print(f"{name:14s} {task:16s} {len(rows):7d} {len(truth):5d} {p_ok:9d} {f_ok:9d} {secs:6.0f}", flush=True)
             for line in bad:
                 print("    MISMATCH", line)
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(records)
-    frame.to_csv(OUT / "params_check.csv", index=False)
+    frame.to_csv(args.out, index=False)
     total = frame[["checked", "params_matched", "flops_matched"]].sum()
     print(f"total: {total.checked} checked, {total.params_matched} params and {total.flops_matched} flops match; "
-          f"wrote {OUT / 'params_check.csv'}")
+          f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Record or compare the scores of every metric on a few architectures per space, so that a change of the
 harness or of a metric's implementation can be checked to leave every number as it was.
 
-    python bench/differential.py record OUT.json [--archs 5] [--batch N] [--columns nb201/cifar10,...]
-    python bench/differential.py compare REF.json [--rtol 1e-5]
+    python -m bench.differential record OUT.json [--archs 5] [--batch N] [--columns nb201/cifar10,...]
+    python -m bench.differential compare REF.json [--rtol 1e-5]
 
-Each column is scored exactly as a study scores it (`score_arch`: one network per architecture, the
-column's fixed batch of seed 0, every metric through the harness), with `--proxies all`. `compare`
+Each column's first sampled architectures of seed 0 are scored exactly as a study scores them
+(`swapbench.score`: one network per architecture, the column's fixed batch of seed 0, every metric through
+the harness), with `--proxies all`. `compare`
 rescores the columns, architectures and batch size stored in REF.json and exits 1 listing every score
 whose relative difference exceeds `--rtol` (NaN must stay NaN).
 """
@@ -21,12 +22,20 @@ from pathlib import Path
 
 import torch
 
+import swapbench
 from swapbench.proxies.registry import list_proxies
 from swapbench.study.config import CorrelateConfig
-from swapbench.study.runner import plan_run, score_arch
+from swapbench.study.runner import plan_run
 
 COLUMNS = ("nb201/cifar10", "nb101/cifar10", "nb301/cifar10", "tnb101_micro/class_scene",
            "tnb101_micro/autoencoder", "tnb101_macro/class_scene")
+
+
+def arch_scores(space: str, task: str, arch: object, metrics: list[str], batch: int | None,
+                options: dict[str, dict]) -> dict[str, float]:
+    """Every metric's score of one architecture, as a study of seed 0 computes it."""
+    found = swapbench.score(space, arch, task, metrics, seed=0, device="cpu", batch_size=batch, options=options)
+    return {name: s.value for name, s in found.items()}
 
 
 def score_columns(columns: list[str], archs: int, batch: int | None,
@@ -38,10 +47,12 @@ def score_columns(columns: list[str], archs: int, batch: int | None,
     out: dict[str, dict] = {}
     for column in columns:
         space, task = column.split("/")
-        config = CorrelateConfig(space=space, task=task, proxies=list_proxies(), n_archs=max(archs, 3),
-                                 limit_archs=archs, seeds=[0], batch_size=batch, device="cpu",
-                                 proxy_options=(options or {}).get(column, {}))
-        plan = plan_run(config)
+        column_options = (options or {}).get(column, {})
+        # the column's sample, batch size and resolved metric options; the scores come from the public API
+        plan = plan_run(CorrelateConfig(space=space, task=task, proxies=list_proxies(), n_archs=max(archs, 3),
+                                        limit_archs=archs, seeds=[0], batch_size=batch, device="cpu",
+                                        proxy_options=column_options))
+        metrics = [spec.name for spec in plan.proxies]
         start = time.perf_counter()
         scores: dict[str, dict[str, float]] = {}
         for row in plan.samples[0]:
@@ -49,12 +60,11 @@ def score_columns(columns: list[str], archs: int, batch: int | None,
             key = plan.space.canonical_key(arch)
             if only is not None and key not in only[column]:
                 continue
-            scores[key] = {name: value for name, (value, _) in score_arch(plan, 0, arch, plan.proxies).items()}
+            scores[key] = arch_scores(space, task, arch, metrics, batch, column_options)
         if only is not None:  # archs stored in the reference beyond the sample prefix
             missing = set(only[column]) - set(scores)
             for key in sorted(missing):
-                arch = plan.space.parse(key)
-                scores[key] = {n: v for n, (v, _) in score_arch(plan, 0, arch, plan.proxies).items()}
+                scores[key] = arch_scores(space, task, plan.space.parse(key), metrics, batch, column_options)
         out[column] = {"batch": plan.batch_size, "options": plan.options, "archs": scores,
                        "seconds": time.perf_counter() - start}
         print(f"{column}: {len(scores)} archs, batch {plan.batch_size}, {out[column]['seconds']:.1f} s",

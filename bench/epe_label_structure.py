@@ -13,9 +13,10 @@ scores epe_nas on the same architectures and init seeds with three batches:
               label structure on the same pixels)
 
 and writes Spearman with NAS-Bench-Suite-Zero's stored epe_nas and with accuracy per batch to
-bench/results/epe_label_structure_nb201_<task>.csv.
+bench/results/epe_label_structure_nb201_<task>.csv (--out DIR: to DIR). The train batch's scores are
+`swapbench.score`'s; the other two batches go through the same scoring function with the batch given.
 
-    python bench/epe_label_structure.py --task ImageNet16-120 --limit 150
+    python -m bench.epe_label_structure --task ImageNet16-120 --limit 150
 """
 
 from __future__ import annotations
@@ -26,35 +27,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
-from validate_proxies import stored_values, write_result  # this directory: NB-SZ's stored scores per arch
 
+import swapbench
+from bench.common import RESULTS, spearman, write_result
 from swapbench.data.datadir import resolve_data_dir
-from swapbench.data.images import _unpickle
-from swapbench.proxies.registry import get_proxy
+from swapbench.data.images import load_imagenet16
+from swapbench.errors import DataError
+from swapbench.proxies.registry import FAILED, get_proxy
 from swapbench.study.config import CorrelateConfig
-from swapbench.study.runner import _batch, derive_seed, plan_run, score_arch
+from swapbench.study.runner import Plan, derive_seed, plan_run, run_batch, score_arch
 
 
-def val_batch(plan, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """`size` images of ImageNet16's val_data (all 120 classes), normalised like the training batch."""
-    folder = Path(plan.images.source)
-    path = folder / "val_data"
-    if not path.exists():
+def val_batch(data_dir: Path, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`size` images of ImageNet16's val_data (all 120 classes), normalised like the training batch; None
+    without a val_data file."""
+    try:
+        images = load_imagenet16(data_dir, split="val")
+    except DataError:
         return None
-    entry = _unpickle(path, encoding="latin1")
-    imgs = torch.from_numpy(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 16, 16))
-    labels = torch.as_tensor(np.asarray(entry["labels"], dtype=np.int64) - 1)
     gen = torch.Generator().manual_seed(derive_seed("val-batch", seed))
-    idx = torch.randperm(len(imgs), generator=gen)[:size]
-    mean = torch.tensor(plan.images.mean).view(1, -1, 1, 1)
-    std = torch.tensor(plan.images.std).view(1, -1, 1, 1)
-    return (imgs[idx].float() / 255.0 - mean) / std, labels[idx]
+    idx = torch.randperm(len(images), generator=gen)[:size]
+    mean = torch.tensor(images.mean).view(1, -1, 1, 1)
+    std = torch.tensor(images.std).view(1, -1, 1, 1)
+    return (images.images[idx].float() / 255.0 - mean) / std, images.labels[idx]
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ok = ~(np.isnan(a) | np.isnan(b))
-    return float(stats.spearmanr(a[ok], b[ok]).statistic)
+def epe_scores(plan: Plan, seed: int, rows: list[int], batch: tuple[torch.Tensor, torch.Tensor] | None,
+               args: argparse.Namespace) -> np.ndarray:
+    """epe_nas of each row's network: the run's own batch through `swapbench.score` (batch None), else the
+    engine's scoring function on the given batch; failed scores as NaN."""
+    if batch is None:
+        values = [swapbench.score("nb201", plan.truth.archs[r], args.task, ["epe_nas"], seed=seed,
+                                  batch_size=args.batch_size, data_dir=args.data_dir)["epe_nas"].value for r in rows]
+    else:
+        specs = [get_proxy("epe_nas")]
+        values = [score_arch(plan, seed, plan.truth.archs[r], specs, batch)["epe_nas"][0] for r in rows]
+    scores = np.array(values, dtype=float)
+    scores[scores == FAILED] = np.nan
+    return scores
 
 
 def main() -> None:
@@ -64,6 +74,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="directory of the result table")
     args = ap.parse_args()
     torch.set_num_threads(1)
     config = CorrelateConfig(space="nb201", task=args.task, proxies=["epe_nas"], n_archs=1000,
@@ -71,30 +82,27 @@ def main() -> None:
                              batch_policy="fixed", data_dir=args.data_dir, threads=1)
     plan = plan_run(config)
     rows = plan.samples[args.seed]
-    specs = [get_proxy("epe_nas")]
-    x, y = _batch(plan, args.seed, "")
+    x, y = run_batch(plan, args.seed, "")  # the fixed policy: one batch for every architecture of the seed
     gen = torch.Generator().manual_seed(derive_seed("relabel", args.seed))
     batches = {"train": (x, y),
                "relabel": (x, torch.randint(0, plan.images.num_classes, y.shape, generator=gen))}
     if args.task == "ImageNet16-120":
-        val = val_batch(plan, args.batch_size, args.seed)
+        val = val_batch(resolve_data_dir(args.data_dir), args.batch_size, args.seed)
         if val is not None:
             batches["val"] = val
-    stored = stored_values(plan.space, args.task, resolve_data_dir(args.data_dir), plan.truth.keys)["epe_nas"][rows]
+    stored = plan.truth.stored["epe_nas"][rows]
     acc = plan.truth.accuracy[rows]
     table = []
     for name, (bx, by) in batches.items():
         counts = np.bincount(by.numpy())
-        scores = np.array([score_arch(plan, args.seed, plan.truth.archs[r], specs, (bx, by))["epe_nas"][0]
-                           for r in rows], dtype=float)
-        scores[scores == -1e8] = np.nan
+        scores = epe_scores(plan, args.seed, rows, None if name == "train" else (bx, by), args)
         table.append(dict(task=args.task, batch=name, n=len(rows), batch_size=args.batch_size,
                           classes_in_batch=int((counts > 0).sum()), classes_with_2plus=int((counts > 1).sum()),
                           spearman_ours_stored=spearman(scores, stored), spearman_ours_acc=spearman(scores, acc),
                           spearman_stored_acc=spearman(stored, acc), median_ours=float(np.nanmedian(scores)),
-                          median_stored=float(np.nanmedian(stored[stored != -1e8]))))
+                          median_stored=float(np.nanmedian(stored[stored != FAILED]))))
         print(table[-1], flush=True)
-    write_result(pd.DataFrame(table), f"epe_label_structure_nb201_{args.task}.csv")
+    write_result(pd.DataFrame(table), f"epe_label_structure_nb201_{args.task}.csv", out_dir=args.out)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 same batch: seconds per metric divided by one train-mode forward (F) and by one forward + task-loss
 backward (F+B).
 
-    python bench/pass_counts.py [--columns nb201/cifar10,...] [--archs 2] [--before PATH] [--threads 1]
+    python -m bench.pass_counts [--columns nb201/cifar10,...] [--archs 2] [--before PATH] [--threads 1]
 
-Each architecture is scored in a fresh subprocess as a study scores it (`score_arch`'s loop: the column's
-study batch, one network per architecture, all 18 metrics in registry order through the harness, one shared
-memo), after timing F and F+B (median of 3) on another build of that network. Every time is taken both
-by wall clock and by the process's CPU time (`clock` column): on a shared machine the CPU time is the
-steadier of the two. With `--before PATH` (a checkout of another
-commit, e.g. `git worktree add /tmp/before 6850f89`) the same architectures are also scored by that code,
-interleaved arch by arch (alternating which goes first), so load on the machine hits both alike.
-Writes bench/results/pass_counts.csv (one row per column, code, metric; `total` is the sum).
+Each architecture is scored in a fresh subprocess as a study scores it (`score_arch`'s loop, one metric at a
+time so that each gets its own wall and CPU time: the run's batch (`run_batch`), the run's network
+(`swapbench.build_network`), all 18 metrics in registry order through the harness, one shared memo), after
+timing F and F+B (median of 3) on another build of that network. Every time is taken both by wall clock and
+by the process's CPU time (`clock` column): on a shared machine the CPU time is the steadier of the two.
+With `--before PATH` (a checkout of another commit with the same public API, e.g. `git worktree add
+/tmp/before COMMIT`) the same architectures are also scored by that code, interleaved arch by arch
+(alternating which goes first), so load on the machine hits both alike; the worker runs this file with that
+checkout first on PYTHONPATH. Writes bench/results/pass_counts.csv (one row per column, code, metric;
+`total` is the sum).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+# standard library only at the top (not bench.common): the worker runs this file by path, with another
+# checkout first on PYTHONPATH under --before
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "pass_counts.csv"
 COLUMNS = ("nb201/cifar10", "nb101/cifar10", "nb301/cifar10", "tnb101_micro/class_scene",
@@ -45,13 +49,12 @@ def _median_seconds(fn, runs: int = 3) -> tuple[float, float]:
 
 def worker(column: str, index: int, threads: int) -> dict:
     """Time F, F+B and every metric on the `index`-th sampled architecture of `column` (seed 0)."""
-    import dataclasses
-
     import torch
 
+    import swapbench
     from swapbench.proxies.registry import ProxyContext, list_proxies, run_proxy
     from swapbench.study.config import CorrelateConfig
-    from swapbench.study.runner import _batch, derive_seed, plan_run
+    from swapbench.study.runner import plan_run, run_batch
 
     torch.set_num_threads(threads)
     space_name, task = column.split("/")
@@ -60,13 +63,11 @@ def worker(column: str, index: int, threads: int) -> dict:
     space = plan.space
     arch = plan.truth.archs[plan.samples[0][index]]
     key = space.canonical_key(arch)
-    x, y = _batch(plan, 0, key)
+    x, y = run_batch(plan, 0, key)
     loss_fn = space.loss_fn(task)
 
-    def build():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed("init", 0, key))
-            return space.build(arch, task)
+    def build() -> torch.nn.Module:
+        return swapbench.build_network(space_name, arch, task, seed=0)
 
     probe = build().train()
 
@@ -85,12 +86,11 @@ def worker(column: str, index: int, threads: int) -> dict:
     # score_arch's loop, timed by wall clock and by this process's CPU time
     net = build()
     memo: dict = {}
-    extra = {"planned": frozenset(list_proxies())} if "planned" in {
-        f.name for f in dataclasses.fields(ProxyContext)} else {}
+    planned = frozenset(spec.name for spec in plan.proxies)
     wall, cpu = {}, {}
     for spec in plan.proxies:
         ctx = ProxyContext(space=space, task=task, seed=0, arch_key=key, options=plan.options[spec.name],
-                           memo=memo, **extra)
+                           memo=memo, planned=planned)
         w, c = time.perf_counter(), time.process_time()
         run_proxy(spec, net, x, y, loss_fn, ctx)
         wall[spec.name] = time.perf_counter() - w

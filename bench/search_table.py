@@ -6,6 +6,8 @@ random samples); the optimum of the space; published training-free searches. Cel
 200-epoch test accuracy, mean ± std over the seeds. Writes DIR/table.csv and DIR/table.md.
 
 Random search picks its winner by the metric, never by the ground truth (that would be an oracle).
+
+    python -m bench.search_table results/search-nb201
 """
 
 from __future__ import annotations

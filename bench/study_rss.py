@@ -1,14 +1,14 @@
 """Resident memory of a study over TransNAS-Bench-101 columns, sampled while it runs, to check that the
 peak stays bounded and does not grow with the number of architectures scored.
 
-    python bench/study_rss.py [--columns tnb101_micro/class_scene,tnb101_macro/class_scene] [--limit-archs 3]
-                              [--code PATH] [--tag after]
+    python -m bench.study_rss [--columns tnb101_micro/class_scene,tnb101_macro/class_scene] [--limit-archs 3]
+                              [--code PATH] [--tag after] [--out PATH]
 
 Runs `swapbench study configs/fig4.toml --columns ... --limit-archs N --seeds 0 --threads 1` (its 17 metrics)
 in a subprocess with a fresh cache (`--code PATH` puts another checkout first on PYTHONPATH, e.g. the
 parent commit for a before/after pair), samples its VmRSS every 0.5 s, and reads the cache's score count
 at each sample. Reports the peak RSS and the peak within each successive architecture (scores per
-architecture = number of metrics), and appends a row to bench/results/study_rss.csv.
+architecture = number of metrics), and appends a row to bench/results/study_rss.csv (or --out).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import RESULTS
+
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "results" / "study_rss.csv"
 TNB = "tnb101_micro/class_scene,tnb101_macro/class_scene"
 
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", default=str(ROOT), help="checkout whose swapbench runs the study")
     parser.add_argument("--tag", default="current")
     parser.add_argument("--metrics", type=int, default=17, help="scores per architecture (fig4: 17)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "study_rss.csv", help="table a row is appended to")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache.sqlite"
@@ -89,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         per_arch[arch] = max(per_arch.get(arch, 0.0), rss)
     archs = [f"{per_arch[k]:.0f}" for k in sorted(per_arch)]
     print(f"{args.tag}: peak RSS {peak:.0f} MiB over {seconds:.0f} s; peak while scoring arch 1..n: {' '.join(archs)}")
-    new = not OUT.exists()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "a", newline="") as fh:
+    new = not args.out.exists()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a", newline="") as fh:
         writer = csv.writer(fh)
         if new:
             writer.writerow(["tag", "columns", "limit_archs", "seconds", "peak_rss_mib", "peak_rss_per_arch_mib"])

@@ -5,7 +5,14 @@ re-initialisations on one fixed batch, so R = 1, 8, ..., R_max come from the sam
 (batch, R): Spearman of swap / reg_swap with accuracy, the label-free rank stability against R_max,
 and saturation (Psi / number of distinct hooked units, 1.0 = every unit's pattern is unique).
 
-    python bench/sweep_swap.py --space nb201 --task cifar100 --n-archs 100 --batches 16,32,64 --repeats 1,8,32
+Networks, batches and draws are the engine's: the run's network (`swapbench.build_network`), the run's fixed
+batch of the seed at each batch size, and the swap metric's own re-initialisations, so the mean of the first
+R values is the `swap` score with repeats=R; Theta and mu = sigma are reg_swap's (executed parameters, the
+space's default for the task).
+
+    python -m bench.sweep_swap --space nb201 --task cifar100 --n-archs 100 --batches 16,32,64 --repeats 1,8,32
+
+Writes bench/results/sweep_<space>_<task>_raw.csv and sweep_<space>_<task>.csv (--out DIR: to DIR).
 """
 
 from __future__ import annotations
@@ -18,18 +25,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
-from swapbench.data.benchmarks import load_truth
-from swapbench.data.datadir import resolve_data_dir
-from swapbench.data.images import load_images, make_batch
+import swapbench
+from bench.common import RESULTS, spearman
+from swapbench.nn.counting import executed_params
 from swapbench.proxies.priors import reg_swap_prior
-from swapbench.proxies.swap import count_patterns, gaussian_init, parameter_millions, regulariser
-from swapbench.spaces import get_space
-from swapbench.study.runner import derive_seed
-from swapbench.study.sampling import sample_indices
-
-OUT = Path(__file__).resolve().parent / "results"
+from swapbench.proxies.registry import ProxyContext
+from swapbench.proxies.swap import regulariser, swap_generator, swap_per_repeat
+from swapbench.study.config import CorrelateConfig
+from swapbench.study.runner import Plan, plan_run, run_batch
 
 
 def hooked_units(net: torch.nn.Module, x: torch.Tensor) -> int:
@@ -51,6 +55,13 @@ def hooked_units(net: torch.nn.Module, x: torch.Tensor) -> int:
     return units[0]
 
 
+def sweep_plan(args: argparse.Namespace, batch: int) -> Plan:
+    """The run that scores swap on this sample at this batch size (its truth, sample, batch and device)."""
+    return plan_run(CorrelateConfig(space=args.space, task=args.task, proxies=["swap"], n_archs=args.n_archs,
+                                    seeds=[args.seed], batch_size=batch, batch_policy="fixed",
+                                    data_dir=args.data_dir, device="cpu"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--space", default="nb201")
@@ -61,6 +72,7 @@ def main() -> None:
     ap.add_argument("--repeats", default="1,8,32")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="directory of the raw sweep and its summary")
     ap.add_argument("--recount-units", action="store_true", help="only recompute `units` of a stored raw sweep")
     args = ap.parse_args()
     if args.recount_units:
@@ -71,76 +83,73 @@ def main() -> None:
     batches = [int(b) for b in args.batches.split(",")]
     rs = [int(r) for r in args.repeats.split(",")]
     r_max = max(rs)
-    data_dir = resolve_data_dir(args.data_dir)
-    space = get_space(args.space)
-    truth = load_truth(space, args.task, data_dir)
-    images = load_images(space.task(args.task).dataset, data_dir)
-    rows = sample_indices(len(truth), args.n_archs, args.seed)
-    mu = sigma = reg_swap_prior(space, args.task)
     records = []
     start = time.time()
     for b in batches:
-        x, _ = make_batch(images, b, torch.Generator().manual_seed(derive_seed("batch", args.seed)))
-        for k, row in enumerate(rows):
+        plan = sweep_plan(args, b)
+        space, truth = plan.space, plan.truth
+        x, _ = run_batch(plan, args.seed, "")
+        shape = space.task(args.task).input_shape
+        for k, row in enumerate(plan.samples[args.seed]):
             arch = truth.archs[row]
-            key = space.canonical_key(arch)
-            torch.manual_seed(derive_seed("init", args.seed, key))
-            net = space.build(arch, args.task)
-            gen = torch.Generator().manual_seed(derive_seed("swap", args.seed, key))
-            psis = []
-            for _ in range(r_max):
-                gaussian_init(net, gen)
-                psis.append(count_patterns(net, x))
+            net = swapbench.build_network(args.space, arch, args.task, seed=args.seed)
+            params_m = executed_params(net, shape) * 1e6 / space.size_unit  # reg_swap's Theta
+            ctx = ProxyContext(space=space, task=args.task, seed=args.seed, arch_key=space.canonical_key(arch))
+            psis = swap_per_repeat(net, x, r_max, "gaussian", swap_generator(ctx))
             records.append(dict(batch=b, arch=truth.keys[row], accuracy=float(truth.accuracy[row]),
-                                params_m=parameter_millions(net), units=hooked_units(net, x),
-                                psi=json.dumps(psis)))
+                                params_m=params_m, units=hooked_units(net, x), psi=json.dumps(psis)))
             if k % 25 == 0:
-                print(f"batch {b}: {k}/{len(rows)} archs, {time.time() - start:.0f}s", flush=True)
+                print(f"batch {b}: {k}/{len(plan.samples[args.seed])} archs, {time.time() - start:.0f}s", flush=True)
     frame = pd.DataFrame(records)
-    OUT.mkdir(exist_ok=True)
-    frame.to_csv(OUT / f"sweep_{args.space}_{args.task}_raw.csv", index=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / f"sweep_{args.space}_{args.task}_raw.csv", index=False)
+    mu = sigma = reg_swap_prior(plan.space, args.task)
     summarise(frame, args, rs, r_max, mu, sigma)
     print(f"total {time.time() - start:.0f}s")
 
 
-def recount_units(args) -> None:
+def recount_units(args: argparse.Namespace) -> None:
     """Recompute the `units` column of an existing raw sweep (it depends on architecture and batch only)."""
-    raw = OUT / f"sweep_{args.space}_{args.task}_raw.csv"
+    raw = args.out / f"sweep_{args.space}_{args.task}_raw.csv"
     frame = pd.read_csv(raw)
-    data_dir = resolve_data_dir(args.data_dir)
-    space = get_space(args.space)
-    images = load_images(space.task(args.task).dataset, data_dir)
+    plans: dict[int, Plan] = {}
     units = []
     for b, key in zip(frame["batch"], frame["arch"], strict=True):
-        x, _ = make_batch(images, int(b), torch.Generator().manual_seed(derive_seed("batch", args.seed)))
-        units.append(hooked_units(space.build(space.parse(key, data_dir), args.task), x))
+        if int(b) not in plans:
+            plans[int(b)] = sweep_plan(args, int(b))
+        plan = plans[int(b)]
+        arch = plan.truth.archs[plan.truth.keys.index(key)]
+        x, _ = run_batch(plan, args.seed, "")
+        units.append(hooked_units(swapbench.build_network(args.space, arch, args.task, seed=args.seed), x))
     frame["units"] = units
     frame.to_csv(raw, index=False)
     rs = [int(r) for r in args.repeats.split(",")]
-    prior = reg_swap_prior(space, args.task)
+    prior = reg_swap_prior(next(iter(plans.values())).space, args.task)
     summarise(frame, args, rs, max(rs), prior, prior)
 
 
-def summarise(frame, args, rs, r_max, mu, sigma) -> None:
+def summarise(frame: pd.DataFrame, args: argparse.Namespace, rs: list[int], r_max: int, mu: float,
+              sigma: float) -> None:
     summary = []
     for b, g in frame.groupby("batch"):
         psi = np.array([json.loads(p) for p in g["psi"]], dtype=float)
         full = psi[:, :r_max].mean(1)
+        acc = g["accuracy"].to_numpy()
         for r in rs:
             swap = psi[:, :r].mean(1)
             reg = swap * np.array([regulariser(t, mu, sigma, "paper") for t in g["params_m"]])
             reg_code = swap * np.array([regulariser(t, mu, sigma, "code") for t in g["params_m"]])
             summary.append(dict(
                 batch=b, repeats=r, n=len(g),
-                spearman_swap=stats.spearmanr(swap, g["accuracy"]).statistic,
-                spearman_reg_paper=stats.spearmanr(reg, g["accuracy"]).statistic,
-                spearman_reg_code=stats.spearmanr(reg_code, g["accuracy"]).statistic,
-                stability_vs_rmax=stats.spearmanr(swap, full).statistic,
+                spearman_swap=spearman(swap, acc),
+                spearman_reg_paper=spearman(reg, acc),
+                spearman_reg_code=spearman(reg_code, acc),
+                stability_vs_rmax=spearman(swap, full),
                 saturation=float(np.mean(swap / g["units"].to_numpy())),
                 psi_mean=float(swap.mean()),
             ))
     table = pd.DataFrame(summary)
-    table.to_csv(OUT / f"sweep_{args.space}_{args.task}.csv", index=False, float_format="%.4f")
+    table.to_csv(args.out / f"sweep_{args.space}_{args.task}.csv", index=False, float_format="%.4f")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 

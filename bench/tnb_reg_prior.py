@@ -10,9 +10,10 @@ the paper's values lie at or somewhat above the sampled maximum in every space.
 
 The task networks are encoder + head; every encoder module executes, so a network's count is
 count(encoder) + count(head), and the head count depends only on (task, encoder width, nominal feature
-size): one representative network per combination is counted, the encoders of all 1000 samples.
+size): one representative network per combination is counted, the encoders (`space.encoder(arch)`) of all
+1000 samples.
 
-    python bench/tnb_reg_prior.py [--n 1000] [--calibrate]
+    python -m bench.tnb_reg_prior [--n 1000] [--calibrate]
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ import torch
 
 from swapbench.nn.counting import executed_params
 from swapbench.spaces import get_space
-from swapbench.spaces._tnb101 import Encoder
-from swapbench.spaces.tnb101 import MICRO_SKELETON, macro_codes
+from swapbench.spaces.tnb101 import TNB101Space
 
 PAPER = {"nb101": 40.0, "nb201": 1.5, "nb301": 1.8}
 
@@ -37,20 +37,14 @@ def round_up(value: float, digits: int = 2) -> float:
     return round(math.ceil(value / scale - 1e-9) * scale, 10)
 
 
-def encoder_of(space, arch) -> Encoder:
-    with torch.device("meta"):
-        if space.micro:
-            return Encoder(MICRO_SKELETON, tuple(arch))
-        return Encoder(macro_codes(tuple(arch)), None)
-
-
-def tnb_sizes(space, n: int) -> dict[str, np.ndarray]:
+def tnb_sizes(space: TNB101Space, n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     archs = [space.random_arch(rng) for _ in range(n)]
     heads: dict[tuple, float] = {}
     sizes: dict[str, list[float]] = {t: [] for t in space.tasks}
     for arch in archs:
-        enc = encoder_of(space, arch)
+        with torch.device("meta"):
+            enc = space.encoder(arch)
         enc_params = executed_params(enc, (3, 256, 256))
         combo = (enc.out_channels, enc.nominal_width)
         for task, info in space.tasks.items():

@@ -1,22 +1,23 @@
 """Agreement of our baseline metrics with NAS-Bench-Suite-Zero's stored scores on NB201.
 
 For a task T, scores (all or --limit N) architectures of zc_nasbench201.json with every metric the table
-stores, through the study engine: the same plan, cache keys and scores as `swapbench correlate` /
-`swapbench study` with the fixed batch policy (one batch of real training images per seed, no augmentation,
-per-architecture init seeds), so scores already in the cache (--cache, default runs/cache.sqlite, shared with
-configs/fig4.toml and configs/validate_nb201.toml) are reused and an interrupted validation resumes. Reports
-per metric: Spearman(ours, stored), Spearman(ours, accuracy), Spearman(stored, accuracy) on the same
-architectures, and |difference| of the last two. Writes bench/results/validate_nb201_<task>.csv
-(..._b<size>.csv for a batch size other than 64); with --metrics, only those rows are replaced, so a long
-validation can be split into several runs. --cached-only computes nothing and reports on the longest prefix
-of the seed's sample whose scores are all cached (e.g. while `swapbench study configs/validate_nb201.toml`
-is still running). With --times N it also times every baseline (and lswag) alone, each on a fresh copy with
-nothing shared, on the first N architectures, and writes bench/results/metric_times.csv (seconds per
-architecture).
+stores, through the study engine (`swapbench.correlate`): the same plan, cache keys and scores as
+`swapbench correlate` / `swapbench study` with the fixed batch policy (one batch of real training images per
+seed, no augmentation, per-architecture init seeds), so scores already in the cache (--cache, default
+runs/cache.sqlite, shared with configs/fig4.toml and configs/validate_nb201.toml) are reused and an
+interrupted validation resumes. Reports per metric: Spearman(ours, stored), Spearman(ours, accuracy),
+Spearman(stored, accuracy) on the same architectures, and |difference| of the last two. Writes
+bench/results/validate_nb201_<task>.csv (..._b<size>.csv for a batch size other than 64); with --metrics, only
+those rows are replaced, so a long validation can be split into several runs. --cached-only computes nothing
+and reports on the longest prefix of the seed's sample whose scores are all cached (e.g. while
+`swapbench study configs/validate_nb201.toml` is still running). With --times N it also times every baseline
+(and lswag) alone, each on a fresh network with nothing shared (`swapbench.score` with that metric alone), on
+the first N architectures, and writes bench/results/metric_times.csv (seconds per architecture). --out DIR
+writes the tables to DIR instead of bench/results.
 
-    python bench/validate_proxies.py --task cifar10 --workers 2 --threads 1 --extra
-    python bench/validate_proxies.py --task cifar10 --limit 150 --threads 1 --metrics grasp,synflow
-    python bench/validate_proxies.py --task cifar10 --limit 150 --threads 1 --extra --times 10
+    python -m bench.validate_proxies --task cifar10 --workers 2 --threads 1 --extra
+    python -m bench.validate_proxies --task cifar10 --limit 150 --threads 1 --metrics grasp,synflow
+    python -m bench.validate_proxies --task cifar10 --limit 150 --threads 1 --extra --times 10
 
 --self-seed S instead measures the metrics' own seed-to-seed agreement (another batch and other init
 seeds): Spearman(ours at --seed, ours at S) per metric, written to validate_nb201_<task>_self.csv. It is
@@ -30,82 +31,28 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
-from swapbench.data.benchmarks import _value, load_truth, nbsz_task_dict
+import swapbench
+from bench.common import RESULTS, spearman, write_result
+from swapbench.api import execution
+from swapbench.data.benchmarks import load_truth
 from swapbench.data.datadir import resolve_data_dir
-from swapbench.data.images import load_images, make_batch
-from swapbench.proxies.registry import ProxyContext, get_proxy, run_proxy
+from swapbench.report.progress import ConsoleDisplay
 from swapbench.spaces import get_space
-from swapbench.study.backends import ExecOptions
 from swapbench.study.cache import ScoreCache
-from swapbench.study.config import CorrelateConfig
-from swapbench.study.runner import (
-    Plan,
-    collect_scores,
-    derive_seed,
-    execute_many,
-    missing_metrics,
-    plan_run,
-    stored_seconds,
-)
+from swapbench.study.config import Column, StudyConfig, column_configs
+from swapbench.study.engine import RunOptions, StudyResult, gather, plan_study, run_study
+from swapbench.study.runner import Plan, missing_metrics
 
-OUT = Path(__file__).resolve().parent / "results"
 BASELINES = ["plain", "grasp", "fisher", "grad_norm", "snip", "synflow", "l2_norm", "params", "flops",
              "jacov", "nwot", "epe_nas", "zen", "zico", "num_lr"]
 EXTRA = ["zen", "zico", "num_lr", "lswag"]  # not stored in the table: correlation with accuracy only
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
-        return float("nan")
-    return float(stats.spearmanr(a, b).statistic)
-
-
-def write_result(frame: pd.DataFrame, name: str, shown: pd.DataFrame | None = None) -> Path:
-    """bench/results/NAME with 4 decimals, echoed (or `shown`) to the console with 3."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / name
-    frame.to_csv(path, index=False, float_format="%.4f")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print((frame if shown is None else shown).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {path}")
-    return path
-
-
-def stored_values(space, task: str, data_dir: Path, keys: list[str]) -> dict[str, np.ndarray]:
-    """Per metric, the stored value of each key (NaN where an entry lacks it)."""
-    entries = nbsz_task_dict(space, task, data_dir)
-    names = {n for k in keys for n in entries[k] if n not in ("idx", "arch", "val_accuracy")}
-    return {n: np.array([_value(entries[k][n]) if n in entries[k] else np.nan for k in keys]) for n in names}
-
-
-def build(space, arch, task: str, seed: int) -> torch.nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed("init", seed, space.canonical_key(arch)))
-        return space.build(arch, task)
-
-
-def score_all(space, task, arch, names, x, y, seed, shared=True) -> dict[str, tuple[float, float]]:
-    """One architecture scored in this process (only for --times, which must not read the cache)."""
-    net = build(space, arch, task, seed)
-    memo: dict = {}
-    out = {}
-    for name in names:
-        spec = get_proxy(name)
-        ctx = ProxyContext(space=space, task=task, seed=seed, arch_key=space.canonical_key(arch),
-                           options=spec.resolve_options(), memo=memo if shared else {})
-        start = time.perf_counter()
-        value = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
-        out[name] = (value, time.perf_counter() - start)
-    return out
 
 
 def cached_prefix(plan: Plan, cache: ScoreCache) -> Plan:
@@ -118,31 +65,36 @@ def cached_prefix(plan: Plan, cache: ScoreCache) -> Plan:
     return replace(plan, samples=samples)
 
 
-def engine_scores(args, task: str, names: list[str], seeds: list[int]) -> tuple[Plan, ScoreCache, pd.DataFrame]:
-    """Scores of `names` for every seed's sample, computed (or reused) through the study engine."""
-    config = CorrelateConfig(space="nb201", task=task, proxies=names, n_archs=1000, limit_archs=args.limit,
-                             seeds=seeds, batch_size=args.batch_size, batch_policy="fixed", cache=args.cache,
-                             data_dir=args.data_dir, threads=args.threads)
-    plan = plan_run(config)
+def engine_scores(args: argparse.Namespace, names: list[str], seeds: list[int]) -> StudyResult:
+    """Scores of `names` for every seed's sample, computed (or reused) by the study engine. A plain
+    validation is `swapbench.correlate`; the two other modes adjust the engine's own plan first: with a
+    second seed every seed scores the first seed's sample (seed-to-seed agreement compares the same
+    architectures; a seed's own sample is another permutation, so its --limit prefix holds other archs), and
+    --cached-only keeps each seed's cached prefix and scores nothing."""
+    exec_options = execution(workers=args.workers, threads=args.threads)
+    display = ConsoleDisplay()
+    if len(seeds) == 1 and not args.cached_only:
+        return swapbench.correlate("nb201", args.task, names, n_archs=1000, seeds=seeds, batch_size=args.batch_size,
+                                   batch_policy="fixed", cache=args.cache, data_dir=args.data_dir,
+                                   limit_archs=args.limit, exec_options=exec_options, display=display).run
+    study = StudyConfig(name=f"nb201-{args.task}", columns=[Column("nb201", args.task, batch_size=args.batch_size)],
+                        proxies=names, seeds=seeds, n_archs=1000, batch_policy="fixed", cache=args.cache)
+    (plan,) = plan_study(column_configs(study, limit_archs=args.limit, data_dir=args.data_dir, threads=args.threads))
     if len(seeds) > 1:
-        # Seed-to-seed agreement compares the same architectures: every seed scores the first seed's sample
-        # (a seed's own sample is another permutation, so its --limit prefix holds other archs).
         plan = replace(plan, samples={s: plan.samples[seeds[0]] for s in seeds})
-    cache = ScoreCache(config.cache_path())
-    if args.cached_only:
+    if not args.cached_only:
+        options = RunOptions(limit_archs=args.limit, data_dir=args.data_dir, threads=args.threads,
+                             execution=exec_options)
+        return run_study(study, options, display, plans=[plan])
+    cache = ScoreCache(Path(args.cache))
+    try:
         plan = cached_prefix(plan, cache)
         if min(len(v) for v in plan.samples.values()) < 3:
-            raise SystemExit(f"nb201/{task}: fewer than 3 architectures have every score cached in {args.cache}")
-    else:
-        total, done, start = plan.total, [0], time.perf_counter()
-
-        def progress(_plan: int, k: int) -> None:
-            before, done[0] = done[0], done[0] + k
-            if done[0] // 25 != before // 25 or done[0] == total:
-                print(f"  {done[0]}/{total} archs, {time.perf_counter() - start:.0f} s", flush=True)
-
-        execute_many([plan], cache, ExecOptions(workers=args.workers, threads=args.threads), progress)
-    return plan, cache, collect_scores(plan, cache)
+            raise SystemExit(f"nb201/{args.task}: fewer than 3 architectures have every score cached in "
+                             f"{args.cache}")
+        return gather([plan], cache)
+    finally:
+        cache.close()
 
 
 def by_metric(frame: pd.DataFrame, seed: int, names: list[str]) -> dict[str, np.ndarray]:
@@ -165,13 +117,12 @@ def main() -> None:
     ap.add_argument("--cache", default="runs/cache.sqlite", help="score cache shared with studies")
     ap.add_argument("--workers", type=int, default=1, help="worker processes for the scoring")
     ap.add_argument("--cached-only", action="store_true", help="compute nothing: the cached prefix only")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="directory of the result tables")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    data_dir = resolve_data_dir(args.data_dir)
-    space = get_space("nb201")
-    truth = load_truth(space, args.task, data_dir)
-    reference_all = stored_values(space, args.task, data_dir, truth.keys)
+    truth = load_truth(get_space("nb201"), args.task, resolve_data_dir(args.data_dir))
+    reference_all = truth.stored  # NAS-Bench-Suite-Zero's value per row and metric (NaN where an entry lacks it)
     stored = [m for m in BASELINES if m in reference_all]
     names = args.metrics.split(",") if args.metrics else stored
     names += [m for m in EXTRA if m not in reference_all and m not in names] if args.extra else []
@@ -179,23 +130,25 @@ def main() -> None:
     print(f"nb201/{args.task}: {'cached prefix of ' if args.cached_only else ''}"
           f"{args.limit or len(truth)} archs, batch {args.batch_size}, seeds {seeds}, metrics: {', '.join(names)}",
           flush=True)
-    plan, cache, frame = engine_scores(args, args.task, names, seeds)
-    rows = plan.samples[args.seed]
+    result = engine_scores(args, names, seeds)
+    frame = result.scores  # in (seed, sample order, metric order)
+    row_of = {key: i for i, key in enumerate(truth.keys)}
+    rows = [row_of[key] for key in frame[(frame["seed"] == args.seed) & (frame["proxy"] == names[0])]["arch"]]
     scores = by_metric(frame, args.seed, names)
     suffix = "" if args.batch_size == 64 else f"_b{args.batch_size}"
     if args.self_seed is not None:
         other = by_metric(frame, args.self_seed, names)
-        n = min(len(rows), len(plan.samples[args.self_seed]))
+        n = min(len(rows), len(other[names[0]]))
         table = pd.DataFrame([
             dict(metric=m, n=n, seed=args.seed, self_seed=args.self_seed, batch_size=args.batch_size,
                  spearman_ours_self=spearman(scores[m][:n], other[m][:n]))
             for m in names
         ])
-        write_result(table, f"validate_nb201_{args.task}{suffix}_self.csv")
+        write_result(table, f"validate_nb201_{args.task}{suffix}_self.csv", out_dir=args.out)
         return
 
     acc = truth.accuracy[rows]
-    seconds = stored_seconds(plan, cache)
+    seconds = result.timings[0]["per_metric"]
     table = []
     for name in names:
         ours = scores[name]
@@ -216,7 +169,7 @@ def main() -> None:
     frame = pd.DataFrame(table)
     frame["limit"], frame["seed"], frame["batch_size"] = len(rows), args.seed, args.batch_size
     name = f"validate_nb201_{args.task}{suffix}.csv"
-    path = OUT / name
+    path = args.out / name
     if path.exists():  # keep the rows of metrics not recomputed in this run (same settings only)
         old = pd.read_csv(path)
         same = (old.get("limit") == len(rows)) & (old.get("seed") == args.seed) & (
@@ -225,24 +178,25 @@ def main() -> None:
         order = {m: i for i, m in enumerate(BASELINES + EXTRA)}
         frame = pd.concat([old, frame], ignore_index=True)
         frame = frame.sort_values("metric", key=lambda c: c.map(lambda m: order.get(m, 99)), kind="stable")
-    write_result(frame, name)
+    write_result(frame, name, out_dir=args.out)
 
     if args.times:
+        # each metric alone: its own network, batch and memo, exactly as `swapbench.score` computes it
         timed = BASELINES + ["lswag"]
-        images = load_images(space.task(args.task).dataset, data_dir)
-        x, y = make_batch(images, args.batch_size, torch.Generator().manual_seed(derive_seed("batch", args.seed)))
-        per = {m: [] for m in timed}
+        per: dict[str, list[float]] = {m: [] for m in timed}
         for row in rows[: args.times]:
-            for name, (_, secs) in score_all(space, args.task, truth.archs[row], timed, x, y, args.seed,
-                                             shared=False).items():
-                per[name].append(secs)
+            for name in timed:
+                alone = swapbench.score("nb201", truth.archs[row], args.task, [name], seed=args.seed,
+                                        batch_size=args.batch_size, device="cpu", data_dir=args.data_dir)
+                per[name].append(alone[name].seconds)
         times = pd.DataFrame([
             dict(metric=m, archs=len(v), mean_s=float(np.mean(v)), median_s=float(np.median(v)),
                  max_s=float(np.max(v)), batch_size=args.batch_size, threads=args.threads, device="cpu",
                  task=args.task, cpu=platform.processor() or platform.machine())
             for m, v in per.items()
         ])
-        write_result(times, "metric_times.csv", shown=times[["metric", "archs", "mean_s", "median_s", "max_s"]])
+        write_result(times, "metric_times.csv", shown=times[["metric", "archs", "mean_s", "median_s", "max_s"]],
+                     out_dir=args.out)
 
 
 if __name__ == "__main__":

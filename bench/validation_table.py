@@ -1,7 +1,7 @@
-"""The README's validation table from bench/results/validate_nb201_{task}.csv (written by validate_proxies.py).
+"""The README's validation table from bench/results/validate_nb201_{task}.csv (written by bench.validate_proxies).
 
 One row per metric; per task ρ(ours, stored) and ρ(ours, acc) / ρ(stored, acc) / Δ, with Δ marked in bold
-where it misses the ≤ 0.05 bar. Run: python bench/validation_table.py
+where it misses the ≤ 0.05 bar. Run: python -m bench.validation_table [--results DIR]
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.common import RESULTS
+
 TASKS = {"cifar10": "C10", "cifar100": "C100", "ImageNet16-120": "IN16"}
 BAR = 0.05
 

@@ -3,12 +3,13 @@ fisher, grad_norm, snip, synflow, l2_norm, jacov / jacob_cov), ours against its 
 same NB201 networks, batch and threads, interleaved in one process. Its l2_norm cannot go through
 `find_measures` (the measure takes no `loss_fn`), so it is called on its own and timed with the rest.
 
-    python bench/vs_zero_cost_nas.py --zcnas PATH [--archs 5] [--rounds 2] [--threads 1]
+    python -m bench.vs_zero_cost_nas --zcnas PATH [--archs 5] [--rounds 2] [--threads 1]
 
 PATH is a checkout of https://github.com/SamsungLabs/zero-cost-nas (its `foresight` package is imported
 from there; without --zcnas the script prints one line and exits 0). Each round scores every architecture
-with both, alternating which goes first; each side gets its own copy of the network as built for the
-study (same initialisation), the column's study batch and one dataloader-like list holding it.
+with both, alternating which goes first; each side gets its own copy of the network a run scores
+(`swapbench.build_network`), the run's batch (`run_batch`) and one dataloader-like list holding it; ours runs
+the metrics as a run does (one shared memo, through the harness), timed as a whole per architecture.
 Writes bench/results/vs_zero_cost_nas.csv and prints the ratio of total seconds (theirs / ours).
 """
 
@@ -44,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch.nn.functional as F
     from torch import nn
 
+    import swapbench
     from swapbench.proxies.registry import ProxyContext, get_proxy, run_proxy
     from swapbench.study.config import CorrelateConfig
-    from swapbench.study.runner import _batch, derive_seed, plan_run
+    from swapbench.study.runner import plan_run, run_batch
 
     sys.path.insert(0, str(args.zcnas.resolve()))
     import foresight.pruners.measures.l2_norm  # noqa: F401  (registers l2_norm, which load_all skips)
@@ -75,10 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in plan.samples[0]:
         arch = plan.truth.archs[row]
         key = space.canonical_key(arch)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed("init", 0, key))
-            net = space.build(arch, args.task)
-        cases.append((key, net, *_batch(plan, 0, key)))
+        net = swapbench.build_network("nb201", arch, args.task, seed=0)
+        cases.append((key, net, *run_batch(plan, 0, key)))
 
     def ours(key: str, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         memo: dict = {}

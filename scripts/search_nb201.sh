@@ -14,4 +14,4 @@ for task in cifar10 cifar100 ImageNet16-120; do
       --threads 1 --cache runs/cache-search.sqlite --out "results/search-nb201/$task-$metric" "$@"
   done
 done
-"$py" bench/search_table.py results/search-nb201
+"$py" -m bench.search_table results/search-nb201

@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin; [ -x "$BIN/swapbench" ] || BIN=$(dirname "$(command -v swapbench)")
 "$BIN/swapbench" study configs/validate_nb201.toml --workers 2 --threads 1 --out results/validate-nb201 "$@"
 for task in cifar10 cifar100 ImageNet16-120; do
-  "$BIN/python" bench/validate_proxies.py --task "$task" --cached-only --extra
+  "$BIN/python" -m bench.validate_proxies --task "$task" --cached-only --extra
 done
-"$BIN/python" bench/validation_table.py
+"$BIN/python" -m bench.validation_table

@@ -10,7 +10,7 @@ import torch
 
 from swapbench.data.benchmarks import load_json, load_truth
 from swapbench.data.datadir import resolve_data_dir
-from swapbench.data.images import load_images, make_batch
+from swapbench.data.images import load_imagenet16, load_images, make_batch
 from swapbench.errors import DataError, EncodingError, SwapbenchError
 from swapbench.spaces import get_space
 from swapbench.study.sampling import sample_indices
@@ -92,6 +92,15 @@ def test_partial_cifar_pickles(any_data_dir):
     in16 = load_images("imagenet16-120", data_dir)
     assert in16.images.shape[1:] == (3, 16, 16) and in16.substitute
     assert int(in16.labels.min()) >= 0 and int(in16.labels.max()) < 120
+
+
+@pytest.mark.slow  # the real ImageNet16 files
+def test_imagenet16_val_split(data_dir):
+    train, val = load_imagenet16(data_dir), load_imagenet16(data_dir, split="val")
+    assert val.images.shape[1:] == (3, 16, 16) and (val.mean, val.std) == (train.mean, train.std)
+    assert val.name != train.name and len(torch.unique(val.labels)) > len(torch.unique(train.labels))
+    with pytest.raises(SwapbenchError, match="split"):
+        load_imagenet16(data_dir, split="test")
 
 
 def test_batches_are_deterministic_and_normalised(any_data_dir):

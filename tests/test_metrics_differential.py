@@ -1,17 +1,18 @@
 """Every metric gives the scores stored in tests/data/metric_scores_b8.json: all 18 metrics on two
-architectures per column, batch 8, seed 0, scored as a study scores them (`score_arch`, one shared memo).
-The file was written by `python bench/differential.py record` before the shared passes were merged, so a
+architectures per column, batch 8, seed 0, scored as a study scores them (`swapbench.score`, one shared
+memo). The file was written by the `record` mode of bench/differential.py before the shared passes were merged, so a
 change of the harness or of a metric's implementation that moves any number fails here. Each column is
 rescored under the metric options it was recorded with (zico's then-default cumulative form).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from bench import differential
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "data" / "metric_scores_b8.json"
@@ -20,20 +21,12 @@ FAST = ("nb201/cifar10",)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _differential():
-    spec = importlib.util.spec_from_file_location("differential", ROOT / "bench" / "differential.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _check(column: str) -> None:
     ref = {column: json.loads(REFERENCE.read_text())[column]}
-    diff = _differential()
-    new = diff.score_columns([column], len(ref[column]["archs"]), ref[column]["batch"],
-                             only={column: list(ref[column]["archs"])},
-                             options={column: ref[column].get("options", {})})
-    assert diff.differences(ref, new, 1e-9) == []
+    new = differential.score_columns([column], len(ref[column]["archs"]), ref[column]["batch"],
+                                     only={column: list(ref[column]["archs"])},
+                                     options={column: ref[column].get("options", {})})
+    assert differential.differences(ref, new, 1e-9) == []
 
 
 @pytest.mark.slow  # scored on the real images

@@ -93,3 +93,24 @@ def test_regulariser_forms():
     assert regulariser(1.0, 1.5, 1.5, "code") == pytest.approx(math.exp(-(0.25 / 1.5)))
     assert regulariser(1.5, 1.5, 1.5, "paper") == 1.0
     assert regulariser(0.3, 40, 40, "code") < regulariser(20, 40, 40, "code")
+
+
+@pytest.mark.slow  # real images
+def test_swap_generator_draws_what_the_metric_draws(data_dir):
+    """swap_per_repeat with the metric's generator on the run's network and batch: its first R values
+    average to the swap score at repeats=R."""
+    import swapbench
+    from swapbench.proxies.registry import ProxyContext
+    from swapbench.proxies.swap import swap_generator
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import plan_run, run_batch
+
+    plan = plan_run(CorrelateConfig(space="nb201", task="cifar10", proxies=["swap"], n_archs=3, limit_archs=1,
+                                    seeds=[0], batch_size=8, device="cpu", data_dir=str(data_dir)))
+    arch = plan.truth.archs[plan.samples[0][0]]
+    x, _ = run_batch(plan, 0, "")
+    ctx = ProxyContext(space=plan.space, task="cifar10", seed=0, arch_key=plan.space.canonical_key(arch))
+    psis = swap_per_repeat(swapbench.build_network("nb201", arch, "cifar10"), x, 2, "gaussian", swap_generator(ctx))
+    score = swapbench.score("nb201", arch, "cifar10", ["swap"], batch_size=8, device="cpu", data_dir=str(data_dir),
+                            options={"swap": {"repeats": 2}})
+    assert score["swap"].value == sum(psis) / 2

@@ -142,6 +142,14 @@ def test_encoder_details():
     assert net.encoder.out_channels == 512
 
 
+@pytest.mark.parametrize("space,arch", [(MICRO, (1, 0, 0, 2, 1, 3)), (MACRO, (1, 2, 4, 2, 0, 0))])
+def test_encoder_is_the_task_networks_encoder(space, arch):
+    with torch.device("meta"):
+        alone, net = space.encoder(arch), space.build(arch, "class_scene")
+    assert [p.shape for p in alone.parameters()] == [p.shape for p in net.encoder.parameters()]
+    assert (alone.out_channels, alone.nominal_width) == (net.encoder.out_channels, net.encoder.nominal_width)
+
+
 def test_prepare_batch():
     x = torch.randn(4, 3, 256, 256).clamp(-1, 1)
     labels = torch.arange(4)

@@ -26,6 +26,9 @@ DEFAULT_TRUTH = "nbsz"
 
 @dataclass
 class TruthTable:
+    """A ground-truth table; `stored` holds, per metric, the peer's stored score of each row (NaN where an
+    entry lacks it), so ours can be compared with theirs on the same architectures."""
+
     name: str
     source: str
     space: str

@@ -71,9 +71,12 @@ def load_cifar100(data_dir: Path) -> ImageSet:
                     (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 100, str(folder))
 
 
-def load_imagenet16(data_dir: Path, num_classes: int = 120) -> ImageSet:
+def load_imagenet16(data_dir: Path, num_classes: int = 120, split: str = "train") -> ImageSet:
     """NB201's downsampled ImageNet (planar 16x16, 1-based labels); the real set if present, else the
-    reconstructed substitute."""
+    reconstructed substitute. `split="val"` reads `val_data` instead of the training batches: the
+    substitute's training images cover only some classes, its val images all of them."""
+    if split not in ("train", "val"):
+        raise SwapbenchError(f"unknown ImageNet16 split '{split}'; use train or val")
     real, recon = data_dir / "ImageNet16", data_dir / "ImageNet16-reconstructed"
     folder = real if real.is_dir() else recon
     if not folder.is_dir():
@@ -82,9 +85,10 @@ def load_imagenet16(data_dir: Path, num_classes: int = 120) -> ImageSet:
         raise DataError(f"no ImageNet16 images under {data_dir} (looked for ImageNet16/ and {recon.name}/); "
                         f"{missing_hint(real)}")
     data, labels = [], []
-    for i in range(1, 11):
-        path = folder / f"train_data_batch_{i}"
-        if path.exists():
+    files = [f"train_data_batch_{i}" for i in range(1, 11)] if split == "train" else ["val_data"]
+    for name in files:
+        path = folder / name
+        if path.exists() or split == "val":  # a missing val_data is reported by _unpickle
             entry = _unpickle(path, encoding="latin1")
             data.append(np.asarray(entry["data"], dtype=np.uint8))
             labels.extend(entry["labels"])
@@ -94,7 +98,7 @@ def load_imagenet16(data_dir: Path, num_classes: int = 120) -> ImageSet:
     lab = np.asarray(labels, dtype=np.int64) - 1
     keep = lab < num_classes
     return ImageSet(
-        f"imagenet16-{num_classes}",
+        f"imagenet16-{num_classes}" + ("" if split == "train" else "-val"),
         torch.from_numpy(imgs[keep]),
         torch.from_numpy(lab[keep]),
         tuple(v / 255 for v in (122.68, 116.66, 104.01)),

@@ -75,7 +75,8 @@ class PatternCounter:
 
 
 def naive_count(activations: list[torch.Tensor]) -> int:
-    """Reference: concatenate float activations, sign, transpose, unique rows (official SWAP code)."""
+    """Psi the official SWAP code's way (concatenate float activations, sign, transpose, unique rows): the
+    reference `count_patterns` must equal, at its V x S float memory cost."""
     s = activations[0].shape[0]
     matrix = torch.cat([a.reshape(s, -1) for a in activations], dim=1)
     return int(torch.unique(torch.sign(matrix).t(), dim=0).shape[0])

@@ -97,6 +97,13 @@ def swap_per_repeat(net: nn.Module, inputs: torch.Tensor, repeats: int, init: st
     return values
 
 
+def swap_generator(ctx: ProxyContext, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator of the metric's Gaussian re-initialisations for ctx's (seed, architecture): with it
+    `swap_per_repeat` draws what the metric draws, so the mean of its first R values is the score at
+    repeats=R (how a sweep over R reuses one set of draws)."""
+    return ctx.generator("swap-init", device)
+
+
 def _pattern_means(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext, with_samples: bool
                    ) -> tuple[float, float | None]:
     """(mean Psi, mean |A| or None) over the repeats, from one forward per repeat on a private copy: |A|
@@ -108,7 +115,7 @@ def _pattern_means(net: nn.Module, inputs: torch.Tensor, ctx: ProxyContext, with
         raise SwapbenchError(f"swap: unknown init '{init}' (use gaussian or default)")
 
     def compute() -> tuple[float, float | None]:
-        gen = ctx.generator("swap-init", inputs.device) if init == "gaussian" else None
+        gen = swap_generator(ctx, inputs.device) if init == "gaussian" else None
         own = copy.deepcopy(net).train()  # re-initialised in place: never the caller's network
         psi, std = [], []
         for _ in range(repeats):

@@ -29,7 +29,7 @@ from torch import nn
 
 from swapbench.errors import EncodingError
 from swapbench.spaces import register_space
-from swapbench.spaces._tnb101 import TaskNetwork
+from swapbench.spaces._tnb101 import Encoder, TaskNetwork
 from swapbench.spaces.base import JsonListTruth, SearchSpace, TaskInfo, literal
 
 MICRO_SKELETON = (4, 1, 4, 1, 4)
@@ -233,6 +233,13 @@ class TNB101Space(SearchSpace):
         else:
             net = TaskNetwork(macro_codes(tuple(arch)), None, task, info.num_classes)
         return net.train()
+
+    def encoder(self, arch: Arch) -> nn.Module:
+        """The task-independent encoder of `arch`'s networks (each task network is it plus a task head; the
+        head depends only on its `out_channels` and `nominal_width`): size statistics count it once per arch."""
+        if self.micro:
+            return Encoder(MICRO_SKELETON, tuple(arch))
+        return Encoder(macro_codes(tuple(arch)), None)
 
     def random_arch(self, rng: np.random.Generator) -> Arch:
         if self.micro:

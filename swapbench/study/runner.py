@@ -153,7 +153,10 @@ def plan_run(config: CorrelateConfig, with_truth: bool = True) -> Plan:
                 protocol, batch_policy)
 
 
-def _batch(plan: Plan, seed: int, arch_key: str) -> tuple[torch.Tensor, torch.Tensor]:
+def run_batch(plan: Plan, seed: int, arch_key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (inputs, targets) batch a run scores architecture `arch_key` of `seed` on (under the fixed and
+    first policies the same for every architecture of the seed); public so that measurements of single
+    passes use exactly a run's batch."""
     if plan.images is None:
         info = plan.space.task(plan.config.task)
         return torch.zeros((plan.batch_size, *info.input_shape)), torch.zeros(plan.batch_size, dtype=torch.long)
@@ -165,6 +168,9 @@ def _batch(plan: Plan, seed: int, arch_key: str) -> tuple[torch.Tensor, torch.Te
     gen = torch.Generator().manual_seed(derive_seed("batch", seed) if fixed else derive_seed("batch", seed, arch_key))
     x, y = make_batch(plan.images, plan.batch_size, gen, augment=not fixed)
     return plan.space.prepare_batch(plan.config.task, x, y, gen)
+
+
+_batch = run_batch  # the name the engine's own modules use
 
 
 def build_network(space: SearchSpace, arch: Any, task: str, seed: int) -> torch.nn.Module:
@@ -180,7 +186,7 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
     space, task = plan.space, plan.config.task
     arch_key = space.canonical_key(arch)
     net = build_network(space, arch, task, seed).to(plan.device)
-    x, y = batch if batch is not None else _batch(plan, seed, arch_key)
+    x, y = batch if batch is not None else run_batch(plan, seed, arch_key)
     x, y = x.to(plan.device), y.to(plan.device)
     out = {}
     groups: dict[int | None, list[ProxySpec]] = {}
