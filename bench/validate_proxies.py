@@ -48,7 +48,8 @@ from swapbench.spaces import get_space
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import Column, StudyConfig, column_configs
 from swapbench.study.engine import RunOptions, StudyResult, gather, plan_study, run_study
-from swapbench.study.runner import Plan, missing_metrics
+from swapbench.study.execute import missing_metrics
+from swapbench.study.runner import Plan
 
 BASELINES = ["plain", "grasp", "fisher", "grad_norm", "snip", "synflow", "l2_norm", "params", "flops",
              "jacov", "nwot", "epe_nas", "zen", "zico", "num_lr"]

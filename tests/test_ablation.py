@@ -168,7 +168,7 @@ def test_size_variants_match_the_metrics(tmp_path, synthetic_data_dir, one_threa
     the one-forward counts of `pattern_counts` on the same Gaussian-initialised network and batch."""
     data_dir = synthetic_data_dir
     from swapbench.proxies.swap import gaussian_init
-    from swapbench.study.runner import _batch, build_network, score_arch, sized_batch
+    from swapbench.study.runner import build_network, run_batch, score_arch, sized_batch
 
     config = ab.InputSizeConfig(n_archs=3, sizes=[8, 32], batch_size=8, device="cpu", data_dir=str(data_dir),
                                 cache=str(tmp_path / "c.sqlite"))
@@ -176,7 +176,7 @@ def test_size_variants_match_the_metrics(tmp_path, synthetic_data_dir, one_threa
     plan = iplan.plan
     assert iplan.effective == {8: 8, 32: 32}
     assert [s.name for s in plan.proxies] == ["params", "std_patterns@8x8", "swap@8x8", "std_patterns", "swap"]
-    batch = _batch(plan, 0, "")
+    batch = run_batch(plan, 0, "")
     assert torch.equal(sized_batch(batch[0], 32, "crop", 0), batch[0])  # a 32x32 crop of 32x32 images
     for row in plan.samples[0][:2]:
         arch = plan.truth.archs[row]

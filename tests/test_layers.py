@@ -232,3 +232,35 @@ def test_a_unit_without_a_layer_is_reported(tmp_path):
 @pytest.mark.parametrize("unit, layer", [("errors", 0), ("version", 0), ("nn", 1), ("proxies", 2), ("", 7), ("cli", 8)])
 def test_layer_table(unit, layer):
     assert layer_of(unit) == layer
+
+
+def module_cycles(root: Path) -> list[str]:
+    """Loops of imports between the modules of one subpackage (e.g. study.runner <-> study.backends), which
+    lazy imports inside functions would otherwise hide; one line per loop."""
+    package = root.name
+    problems = []
+    for sub in sorted(p for p in root.iterdir() if (p / "__init__.py").exists()):
+        modules = {p.stem for p in sub.glob("*.py") if p.stem != "__init__"}
+        edges: dict[str, set[str]] = {}
+        for file in sorted(sub.glob("*.py")):
+            tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+            for node in _walk(tree.body):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                for name in names:
+                    parts = name.split(".")
+                    if parts[:2] == [package, sub.name] and len(parts) > 2 and parts[2] in modules:
+                        if parts[2] != file.stem:
+                            edges.setdefault(file.stem, set()).add(parts[2])
+        problems += [f"{package}.{sub.name}: modules {', '.join(g)} import each other" for g in _cycles(edges)]
+    return problems
+
+
+def test_no_module_imports_loop_inside_a_package(tmp_path):
+    assert module_cycles(Path(swapbench.__file__).parent) == []
+    bad = _tree(tmp_path, {"study/a.py": "from swapbench.study.b import x\n",
+                           "study/b.py": "def f():\n    from swapbench.study import a\n"})
+    assert module_cycles(bad) == ["swapbench.study: modules a, b import each other"]

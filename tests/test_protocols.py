@@ -14,7 +14,7 @@ from swapbench.data.images import load_images
 from swapbench.study.config import CorrelateConfig
 from swapbench.study.engine import RunOptions, run_metadata
 from swapbench.study.protocols import PROTOCOLS
-from swapbench.study.runner import _batch, plan_run
+from swapbench.study.runner import plan_run, run_batch
 from swapbench.study.stats import bootstrap_correlations, correlation_table, percentile_interval, summarise
 
 
@@ -76,8 +76,8 @@ def test_first_batch_is_the_first_training_images_for_every_seed(any_data_dir):
     data_dir = any_data_dir
     plan = plan_for(data_dir, protocol="swap-official")
     images = load_images("cifar10", data_dir)
-    x0, y0 = _batch(plan, 0, "a")
-    x1, _ = _batch(plan, 3, "b")
+    x0, y0 = run_batch(plan, 0, "a")
+    x1, _ = run_batch(plan, 3, "b")
     mean = torch.tensor(images.mean).view(1, -1, 1, 1)
     std = torch.tensor(images.std).view(1, -1, 1, 1)
     assert torch.equal(x0, x1)

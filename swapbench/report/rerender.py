@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from swapbench.errors import SwapbenchError
-from swapbench.report.run import read_meta, rerender_study
+from swapbench.report.run import read_meta, read_scores, rerender_study
 
 
 def rerender(directory: Path, reference: str | None = None) -> dict[str, Any]:
@@ -33,6 +33,11 @@ def rerender(directory: Path, reference: str | None = None) -> dict[str, Any]:
     elif "study" in meta or "config" in meta:
         rerender_study(directory, meta, reference)
         kind = meta.get("kind", "study" if "study" in meta else "correlate")
+        if kind == "validate":
+            from swapbench.report.validate import rerender_validation
+
+            rerender_validation(directory, read_scores(directory), f"{meta['study']['name']}: agreement with "
+                                "the stored scores")
     else:
         raise SwapbenchError(f"{directory}/run.json does not say what wrote it; nothing to re-render")
     written = sorted(p for p in directory.rglob("*") if p.is_file() and p.stat().st_mtime >= started)

@@ -175,8 +175,4 @@ def rerender_study(directory: Path, meta: dict[str, Any], reference: str | None 
         reference = None
     name = run_title(meta) if "study" in meta else f"{meta.get('config', {}).get('space')}-" \
                                                     f"{meta.get('config', {}).get('task')}"
-    if meta.get("kind") == "validate":
-        from swapbench.report.validate import rerender_validation
-
-        rerender_validation(directory, scores, f"{name}: agreement with the stored scores")
     return render(summary, scores, directory, name, reference)

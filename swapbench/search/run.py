@@ -28,7 +28,7 @@ from swapbench.spaces.base import SearchSpace
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig
 from swapbench.study.protocols import get_protocol
-from swapbench.study.runner import Plan, _batch, derive_seed, resolve_keys, score_arch
+from swapbench.study.runner import Plan, derive_seed, resolve_keys, run_batch, score_arch
 
 # truth tables that cover a whole space, preferred for reporting a found architecture's accuracy
 FULL_TRUTH = {"nb201": "nb201-200ep-test"}
@@ -103,7 +103,7 @@ class CachedFitness:
     def __init__(self, splan: SearchPlan, cache: ScoreCache, seed: int):
         self.splan, self.cache, self.seed = splan, cache, seed
         plan = splan.plan
-        self.batch = _batch(plan, seed, "") if plan.batch_policy in ("fixed", "first") else None
+        self.batch = run_batch(plan, seed, "") if plan.batch_policy in ("fixed", "first") else None
         self.computed = self.reused = 0
         self.compute_seconds = 0.0
         self._seen: dict[str, float] = {}

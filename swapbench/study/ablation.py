@@ -47,7 +47,7 @@ from swapbench.proxies.priors import reg_swap_prior
 from swapbench.proxies.swap import count_patterns, regulariser
 from swapbench.study.config import Column, CorrelateConfig, StudyConfig
 from swapbench.study.engine import Display, RunOptions, StudyResult, run_study
-from swapbench.study.runner import RESIZE_MODES, Plan, _batch, plan_run, resize_batch
+from swapbench.study.runner import RESIZE_MODES, Plan, plan_run, resize_batch, run_batch
 from swapbench.study.stats import rank_correlations
 
 # full-space ground truth, so that 1000 architectures can be sampled (NAS-Bench-Suite-Zero holds 725)
@@ -203,7 +203,7 @@ def plan_input_size(config: InputSizeConfig) -> InputSizePlan:
     # the network skeleton (stem, reduction blocks) is the same for every architecture of a space
     first = probe.samples[config.seed][0]
     probe_net = probe.space.build(probe.truth.archs[first], config.task)
-    x, _ = _batch(probe, config.seed, "")
+    x, _ = run_batch(probe, config.seed, "")
     effective = {s: accepted_size(probe_net, x, s, config.resize, limit=max(native, s)) for s in config.sizes}
     if len(set(effective.values())) != len(effective):
         raise SwapbenchError(f"--sizes map to the same accepted input size ({effective}); drop one")

@@ -14,15 +14,13 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from swapbench.errors import SwapbenchError
-
-if TYPE_CHECKING:
-    from swapbench.study.config import CorrelateConfig
-    from swapbench.study.runner import Plan
+from swapbench.study.config import CorrelateConfig
+from swapbench.study.runner import Plan, plan_run, run_batch, score_arch
 
 BACKENDS = ("local", "process", "ray")
 
@@ -95,8 +93,6 @@ def _config_id(config: CorrelateConfig) -> str:
 
 
 def _plan_for(config: CorrelateConfig) -> Plan:
-    from swapbench.study.runner import plan_run
-
     ident = _config_id(config)
     if ident not in _PLANS:
         _PLANS[ident] = plan_run(config)
@@ -105,14 +101,12 @@ def _plan_for(config: CorrelateConfig) -> Plan:
 
 def score_items(plan: Plan, seed: int, items: Iterable[tuple[int, tuple[str, ...]]]) -> list[Score]:
     """Score the given rows of one plan with the given metrics."""
-    from swapbench.study.runner import _batch, score_arch
-
     batch = None
     if plan.batch_policy in ("fixed", "first"):  # one batch for every architecture of the seed
         ident = (_config_id(plan.config), seed)
         if ident not in _BATCHES:
             _BATCHES.clear()  # one column at a time is the common order; keep memory flat
-            _BATCHES[ident] = _batch(plan, seed, "")
+            _BATCHES[ident] = run_batch(plan, seed, "")
         batch = _BATCHES[ident]
     out: list[Score] = []
     for row, names in items:

@@ -21,7 +21,8 @@ import torch
 from swapbench.study.backends import ExecOptions
 from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig, StudyConfig, column_configs, default_cache
-from swapbench.study.runner import Plan, execute_many, plan_run, results_frames, stored_seconds
+from swapbench.study.execute import execute_many
+from swapbench.study.runner import Plan, plan_run, results_frames, stored_seconds
 from swapbench.version import __version__
 
 
