@@ -184,3 +184,14 @@ def test_search_cli_bad_input_is_one_line(synthetic_data_dir):
                        "--population")
     assert_clean_error(swapbench("search", "--space", "tnb101_micro", "--task", "class_scene", "--data-dir",
                                  str(data_dir)), "no mutation")
+
+
+def test_searchable_is_a_capability_of_the_space():
+    """Search needs mutate + crossover (a structural Protocol); a space without them is refused at planning."""
+    from swapbench.search.run import Searchable, SearchConfig, plan_search
+    from swapbench.spaces import get_space
+
+    assert isinstance(get_space("nb201"), Searchable) and isinstance(get_space("nb301"), Searchable)
+    assert not isinstance(get_space("tnb101_micro"), Searchable)
+    with pytest.raises(SwapbenchError, match="no mutation/crossover operators; searchable spaces: .*nb201"):
+        plan_search(SearchConfig(space="tnb101_micro", task="class_scene", seeds=[0]))

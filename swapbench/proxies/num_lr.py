@@ -14,10 +14,10 @@ Option `variant`:
 - "tenas": TE-NAS's protocol (prune_tenas.py, Linear_Region_Collector): `sample_batches` (3) batches of
   `samples` (1000) single-channel `crop` x `crop` (3) crops, each from a random image, position and colour
   channel of the metric's batch (RandChannel), through the space's "thin" network (C=1, one cell per stage,
-  no stem; `SearchSpace.build_thin`, NB201 only). The count is taken over all 3000 samples, `repeats` (3)
-  times, each repeat on a thin network with the modules' default initialisation (TE-NAS requests Kaiming,
-  but a misspelt init name makes that a no-op) from a seed of (seed, arch); mean over repeats. Spaces
-  without a thin network refuse it (use "tenas-full").
+  no stem; spaces with `build_thin`, the `ThinNetworks` capability: NB201 only). The count is taken over all
+  3000 samples, `repeats` (3) times, each repeat on a thin network with the modules' default
+  initialisation (TE-NAS requests Kaiming, but a misspelt init name makes that a no-op) from a seed of
+  (seed, arch); mean over repeats. Spaces without a thin network refuse it (use "tenas-full").
 - "tenas-full": the same sampling on the space's full network, with crops keeping every input channel
   (the stem expects them); the first repeat uses the network as built. If the network rejects `crop`-sized
   inputs, the smallest larger size it accepts is used.
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Hashable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -92,14 +94,23 @@ def single_channel(crops: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return crops[torch.arange(crops.shape[0], device=crops.device), pick][:, None]
 
 
+@runtime_checkable
+class ThinNetworks(Protocol):
+    """A space with TE-NAS's "thin" network for counting linear regions (one channel, one cell per stage, no
+    stem), which num_lr's `tenas` variant scores. Optional."""
+
+    def build_thin(self, arch: Hashable, task: str) -> nn.Module:
+        ...
+
+
 def thin_network(ctx: ProxyContext, seed: int, device: torch.device) -> nn.Module:
+    if not isinstance(ctx.space, ThinNetworks):
+        raise SwapbenchError(f"num_lr: space '{ctx.space.name}' has no thin TE-NAS network; "
+                             "use the option num_lr.variant=tenas-full")
     arch = ctx.space.parse(ctx.arch_key)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = ctx.space.build_thin(arch, ctx.task)
-    if net is None:
-        raise SwapbenchError(f"num_lr: space '{ctx.space.name}' has no thin TE-NAS network; "
-                             "use the option num_lr.variant=tenas-full")
     return net.to(device).train()
 
 

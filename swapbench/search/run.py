@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -127,11 +127,25 @@ class CachedFitness:
         return value
 
 
+@runtime_checkable
+class Searchable(Protocol):
+    """A space SWAP-NAS can search (Algorithm 1): it varies architectures. Optional: a space that lacks the
+    operators is still scored and correlated."""
+
+    def mutate(self, arch: Hashable, rng: np.random.Generator) -> Hashable:
+        """A neighbour of `arch`: one operation or one connection changed (paper Fig. 13)."""
+        ...
+
+    def crossover(self, a: Hashable, b: Hashable, rng: np.random.Generator) -> tuple[Hashable, Hashable]:
+        """Two children that swap one node's incoming edges between `a` and `b` (paper Fig. 14)."""
+        ...
+
+
 def _check_searchable(space: SearchSpace) -> None:
-    if type(space).mutate is SearchSpace.mutate or type(space).crossover is SearchSpace.crossover:
+    if not isinstance(space, Searchable):
         from swapbench.spaces import SPACES
 
-        ok = [s.name for s in SPACES if type(s).mutate is not SearchSpace.mutate]
+        ok = [s.name for s in SPACES if isinstance(s, Searchable)]
         raise SwapbenchError(f"space '{space.name}' has no mutation/crossover operators; searchable spaces: "
                              f"{', '.join(ok)}")
 

@@ -67,6 +67,10 @@ class JsonListTruth:
 
 @dataclass
 class SearchSpace(ABC):
+    """Encodings, network building, sampling and tasks. Optional capabilities are structural (typing
+    Protocols declared where they are used): `mutate` + `crossover` make a space searchable
+    (search.run.Searchable), `build_thin` gives num_lr's TE-NAS thin network (proxies.num_lr.ThinNetworks)."""
+
     name: str
     description: str
     tasks: dict[str, TaskInfo]
@@ -92,23 +96,9 @@ class SearchSpace(ABC):
     def build(self, arch: Hashable, task: str) -> nn.Module:
         """A freshly initialised network in train mode (PyTorch default init)."""
 
-    def build_thin(self, arch: Hashable, task: str) -> nn.Module | None:
-        """TE-NAS's "thin" network for counting linear regions (one channel, one cell per stage, no stem),
-        where the space defines one; None otherwise."""
-        return None
-
     @abstractmethod
     def random_arch(self, rng: np.random.Generator) -> Hashable:
         """One architecture drawn uniformly from the space."""
-
-    # -- search operators (SWAP-NAS Algorithm 1; spaces without them cannot be searched) --
-    def mutate(self, arch: Hashable, rng: np.random.Generator) -> Hashable:
-        """A neighbour of `arch`: one operation or one connection changed (paper Fig. 13)."""
-        raise SwapbenchError(f"space '{self.name}' has no mutation operator, so it cannot be searched")
-
-    def crossover(self, a: Hashable, b: Hashable, rng: np.random.Generator) -> tuple[Hashable, Hashable]:
-        """Two children that swap one node's incoming edges between `a` and `b` (paper Fig. 14)."""
-        raise SwapbenchError(f"space '{self.name}' has no crossover operator, so it cannot be searched")
 
     # -- shared helpers ------------------------------------------------------------------
     def with_options(self, name: str) -> SearchSpace:
