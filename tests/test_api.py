@@ -151,3 +151,14 @@ def test_validate_on_a_table_with_stored_scores(tmp_path, synthetic_data_dir):
     assert list(table["metric"]) == ["params"] and int(table["n"].iloc[0]) == 5
     assert result.meta["kind"] == "validate"
     assert -1 <= table["spearman_ours_stored"].iloc[0] <= 1
+
+
+def test_stored_scores_keep_every_digit(tmp_path):
+    """Re-rendering reads scores.csv.gz: rounding there would break or make ties and move a Spearman."""
+    from swapbench.report.run import write_scores
+
+    frame = pd.DataFrame({"score": [1 / 3, 2 / 3 + 1e-12, 1e-300, 123456789.123456789],
+                          "accuracy": [15.433333333333334, 15.433333333333337, 40.6, 91.0]})
+    write_scores(frame, tmp_path / "scores.csv.gz")
+    back = pd.read_csv(tmp_path / "scores.csv.gz")
+    assert (back.to_numpy() == frame.to_numpy()).all()

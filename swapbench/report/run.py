@@ -47,7 +47,7 @@ def run_title(meta: dict[str, Any]) -> str:
 def write_scores(scores: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(path.name.replace(".csv.gz", ".tmp.csv.gz"))
     try:
-        scores.to_csv(tmp, index=False, float_format="%.8g")
+        scores.to_csv(tmp, index=False)  # every digit: re-rendering from the file gives the same tables
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
