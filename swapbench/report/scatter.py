@@ -16,9 +16,9 @@ PANEL_IN = 2.0  # width and height of one metric's panel, inches
 
 
 def _log_scale(values: np.ndarray) -> bool:
-    """Positive scores spanning more than three decades read better on a log axis."""
+    """Positive scores spanning more than two decades read better on a log axis."""
     finite = values[np.isfinite(values)]
-    return len(finite) > 1 and bool(np.all(finite > 0)) and finite.max() / finite.min() > 1e3
+    return len(finite) > 1 and bool(np.all(finite > 0)) and finite.max() / finite.min() > 1e2
 
 
 def scatter_figure(scores: pd.DataFrame, title: str, stem: Path, max_cols: int = 4) -> list[Path]:
@@ -28,6 +28,7 @@ def scatter_figure(scores: pd.DataFrame, title: str, stem: Path, max_cols: int =
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     metrics = list(dict.fromkeys(scores["proxy"]))
     seeds = sorted(scores["seed"].unique())
@@ -47,6 +48,10 @@ def scatter_figure(scores: pd.DataFrame, title: str, stem: Path, max_cols: int =
                        label=f"seed {seed}" if len(seeds) > 1 else None)
         if _log_scale(part["score"].to_numpy(float)):
             ax.set_xscale("log")
+        else:  # large linear scores as 1e5 multiples, few ticks: labels that do not run into each other
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.get_offset_text().set_fontsize(6.5)
         rho = np.nanmean(rhos) if rhos and not all(math.isnan(r) for r in rhos) else float("nan")
         ax.set_title(f"{metric}  ρ = {'–' if math.isnan(rho) else f'{rho:.2f}'}", fontsize=8)
         ax.tick_params(labelsize=6.5)
