@@ -117,13 +117,6 @@ def display():
     return ConsoleDisplay(err)
 
 
-def make_progress():
-    """A rich bar on a terminal, plain lines every ~30 s otherwise (see swapbench.report.progress)."""
-    from swapbench.report.progress import make_progress as progress_display
-
-    return progress_display(err)
-
-
 CACHE_HELP = "score cache shared by every command (default: $SWAPBENCH_CACHE, else runs/cache.sqlite)"
 DOWNLOAD_HELP = "first fetch the data the run needs and the data dir lacks (from $SWAPBENCH_MIRROR when set)"
 
@@ -389,10 +382,9 @@ def lswag_band(
     if n_networks < 2:
         raise SwapbenchError("--n-networks must be at least 2")
     target = Path(band_file) if band_file else user_band_file()
-    with make_progress() as bar:
-        job = bar.add_task(f"lswag band {space}/{task}", total=n_networks)
+    with display().track([f"lswag band {space}/{task}"], [n_networks]) as advance:
         entry = select_band(space, task, n_networks=n_networks, seed=seed, data_dir=data_dir,
-                            batch_size=batch_size, progress=lambda k: bar.advance(job, k), band_file=target)
+                            batch_size=batch_size, progress=lambda k: advance(0, k), band_file=target)
     out.print(entry)
     out.print(f"band [{entry['p_lo']}, {entry['p_hi']}] of {entry['space']}/{task} stored in {target}")
 
@@ -473,10 +465,6 @@ def _number_list(text: str, option: str, cast: type = float) -> list:
     if not values:
         raise SwapbenchError(f"{option} is empty")
     return values
-
-
-def _ablation_command() -> str:
-    return "swapbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 @ablation_app.command("input-size")
