@@ -1,0 +1,40 @@
+"""A metric's own seed-to-seed agreement: the same architectures (the seed-0 sample) scored with seed 0's and
+seed 1's batches and initialisations. It bounds how well our scores can agree with stored scores that were
+computed from yet other batches and initialisations.
+
+    python -m bench.seed_agreement nb301 cifar10 jacov,snip 100        (protocol nbsz, cache runs/validate.sqlite)
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from swapbench.api import execution
+from swapbench.study.config import Column, CorrelateConfig, StudyConfig
+from swapbench.study.engine import RunOptions, run_study
+from swapbench.study.runner import plan_run
+from swapbench.study.stats import bootstrap_correlations, percentile_interval, rank_correlations
+
+
+def main(space: str, task: str, metrics: list[str], n: int, cache: str = "runs/validate.sqlite") -> None:
+    config = CorrelateConfig(space=space, task=task, proxies=metrics, n_archs=n, seeds=[0, 1], protocol="nbsz",
+                             cache=cache)
+    plan = plan_run(config)
+    plan.samples = {0: plan.samples[0], 1: plan.samples[0]}  # the same archs, scored with seed 1's batches/inits
+    study = StudyConfig(name="seed-agreement", columns=[Column(space, task)], proxies=metrics, seeds=[0, 1],
+                        protocol="nbsz")
+    scores = run_study(study, RunOptions(cache=cache, execution=execution(threads=2)), plans=[plan]).scores
+    for metric in metrics:
+        a = scores[(scores.proxy == metric) & (scores.seed == 0)].set_index("arch")["score"]
+        b = scores[(scores.proxy == metric) & (scores.seed == 1)].set_index("arch")["score"].reindex(a.index)
+        ok = np.isfinite(a.to_numpy()) & np.isfinite(b.to_numpy())
+        rho = rank_correlations(a.to_numpy()[ok], b.to_numpy()[ok])[0]
+        lo, hi = percentile_interval(bootstrap_correlations(a.to_numpy()[ok], b.to_numpy()[ok])[0])
+        print(f"{space}/{task} {metric}: seed 0 vs seed 1 on the same {int(ok.sum())} archs: "
+              f"rho {rho:.3f} [{lo:.3f}, {hi:.3f}]")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]))
