@@ -270,6 +270,11 @@ def rerender(run_dir: str | Path, reference: str | None = None) -> dict[str, Any
     return rerender(Path(run_dir), reference)
 
 
+def _run_options(exec_options: ExecOptions | None) -> RunOptions:
+    exec_options = exec_options or ExecOptions()
+    return RunOptions(threads=exec_options.threads, execution=exec_options)
+
+
 def ablation_input_size(config: Any, *, exec_options: ExecOptions | None = None, display: Display | None = None,
                         command: str | None = None, out: str | Path | None = None) -> tuple[Result, pd.DataFrame]:
     """The paper's Table 3 (an `ablation.InputSizeConfig`): the run and its table; written to `out` if given."""
@@ -279,9 +284,7 @@ def ablation_input_size(config: Any, *, exec_options: ExecOptions | None = None,
     iplan = plan_input_size(config)
     if out is not None:
         writable_dir(Path(out))
-    exec_options = exec_options or ExecOptions()
-    result = Result(run_input_size(iplan, RunOptions(threads=exec_options.threads, execution=exec_options),
-                                   display, command))
+    result = Result(run_input_size(iplan, _run_options(exec_options), display, command))
     table = write_input_size(result.run, Path(out)) if out is not None else None
     if table is None:
         from swapbench.study.ablation import input_size_scores, input_size_table
@@ -307,9 +310,7 @@ def ablation_regularisation(config: Any, *, exec_options: ExecOptions | None = N
     rplan = plan_regularisation(config)
     if out is not None:
         writable_dir(Path(out))
-    exec_options = exec_options or ExecOptions()
-    result = Result(run_regularisation(rplan, RunOptions(threads=exec_options.threads, execution=exec_options),
-                                       display, command))
+    result = Result(run_regularisation(rplan, _run_options(exec_options), display, command))
     if out is not None:
         return result, write_regularisation(result.run, Path(out))
     info = result.meta["ablation"]

@@ -24,15 +24,15 @@ STYLE = {
 SPACE_NAMES = {"nb101": "NAS-Bench-101", "nb201": "NAS-Bench-201", "nb301": "NAS-Bench-301"}
 
 
-def save(fig: plt.Figure, stem: Path) -> list[Path]:
-    """PNG and PDF next to each other, each written atomically."""
+def save(fig: plt.Figure, stem: Path, dpi: float | None = None, tight: bool = True) -> list[Path]:
+    """PNG and PDF next to each other, each written atomically (`dpi`: the PNG's; default the style's)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
         path = stem.with_suffix(f".{ext}")
         tmp = path.with_name(f"{path.stem}.tmp.{ext}")
-        fig.savefig(tmp, bbox_inches="tight")
+        fig.savefig(tmp, bbox_inches="tight" if tight else None, dpi=dpi if ext == "png" and dpi else "figure")
         os.replace(tmp, path)
         paths.append(path)
     plt.close(fig)

@@ -4,7 +4,6 @@ them: where a correlation hides a pattern (a cluster of failed networks, a ceili
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +24,9 @@ def scatter_figure(scores: pd.DataFrame, title: str, stem: Path, max_cols: int =
     """One panel per metric (in the frame's order) of score against accuracy, seed by seed in one colour
     each, with the Spearman of every seed's architectures averaged in the panel title. Writes STEM.png/.pdf."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    from swapbench.report.figures import plt, save  # matplotlib loads when a figure is drawn
 
     metrics = list(dict.fromkeys(scores["proxy"]))
     seeds = sorted(scores["seed"].unique())
@@ -64,14 +62,4 @@ def scatter_figure(scores: pd.DataFrame, title: str, stem: Path, max_cols: int =
         axes.flat[0].legend(fontsize=6, markerscale=2, frameon=False)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = stem.with_suffix(f".{ext}")
-        tmp = path.with_name(f"{path.stem}.tmp.{ext}")
-        fig.savefig(tmp, dpi=150 if ext == "png" else None)
-        os.replace(tmp, path)
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save(fig, Path(stem), dpi=150, tight=False)
