@@ -4,16 +4,19 @@ backward (F+B).
 
     python -m bench.pass_counts [--columns nb201/cifar10,...] [--archs 2] [--before PATH] [--threads 1]
 
-Each architecture is scored in a fresh subprocess as a study scores it (`score_arch`'s loop, one metric at a
-time so that each gets its own wall and CPU time: the run's batch (`run_batch`), the run's network
-(`swapbench.build_network`), all 18 metrics in registry order through the harness, one shared memo), after
-timing F and F+B (median of 3) on another build of that network. Every time is taken both by wall clock and
-by the process's CPU time (`clock` column): on a shared machine the CPU time is the steadier of the two.
-With `--before PATH` (a checkout of another commit with the same public API, e.g. `git worktree add
-/tmp/before COMMIT`) the same architectures are also scored by that code, interleaved arch by arch
-(alternating which goes first), so load on the machine hits both alike; the worker runs this file with that
-checkout first on PYTHONPATH. Writes bench/results/pass_counts.csv (one row per column, code, metric;
-`total` is the sum).
+Each column is scored in one fresh subprocess as a study worker scores it (`score_arch`'s loop, one metric at
+a time so that each gets its own wall and CPU time: the run's batch (`run_batch`), the run's network
+(`swapbench.build_network`), all 18 metrics in registry order through the harness, one shared memo per
+architecture), after timing F and F+B (median of 3) on another build of that network. The process scores
+1 + ARCHS architectures in a row: the first one pays the process's one-off costs (kernel selection and
+memory pools for every new operator and shape, the first double backward) and is reported as phase `cold`;
+the others, as every architecture after the first in a study worker, are phase `warm`, the steady cost per
+architecture. Every time is taken both by wall clock and by the process's CPU time (`clock` column): on a
+shared machine the CPU time is the steadier of the two. With `--before PATH` (a checkout of another commit
+with the same public API, e.g. `git worktree add /tmp/before COMMIT`) the same architectures are also scored
+by that code, alternating which goes first per column; the worker runs this file with that checkout first on
+PYTHONPATH. Writes bench/results/pass_counts.csv (one row per column, code, phase, clock, metric; `total` is
+the sum).
 """
 
 from __future__ import annotations
@@ -47,20 +50,32 @@ def _median_seconds(fn, runs: int = 3) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def worker(column: str, index: int, threads: int) -> dict:
-    """Time F, F+B and every metric on the `index`-th sampled architecture of `column` (seed 0)."""
+def worker(column: str, count: int, threads: int) -> list[dict]:
+    """Time F, F+B and every metric on the first `count` sampled architectures of `column` (seed 0), in order,
+    in this one process."""
     import torch
 
-    import swapbench
-    from swapbench.proxies.registry import ProxyContext, list_proxies, run_proxy
+    from swapbench.proxies.registry import list_proxies
     from swapbench.study.config import CorrelateConfig
-    from swapbench.study.runner import plan_run, run_batch
+    from swapbench.study.runner import plan_run
 
     torch.set_num_threads(threads)
     space_name, task = column.split("/")
-    plan = plan_run(CorrelateConfig(space=space_name, task=task, proxies=list_proxies(), n_archs=max(index + 1, 3),
-                                    limit_archs=index + 1, seeds=[0], device="cpu"))
-    space = plan.space
+    plan = plan_run(CorrelateConfig(space=space_name, task=task, proxies=list_proxies(), n_archs=max(count, 3),
+                                    limit_archs=count, seeds=[0], device="cpu"))
+    return [one_arch(plan, index) for index in range(count)]
+
+
+def one_arch(plan, index: int) -> dict:
+    """F, F+B and every metric's time on the `index`-th sampled architecture of `plan`."""
+    import torch
+
+    import swapbench
+    from swapbench.proxies.registry import ProxyContext, run_proxy
+    from swapbench.study.runner import run_batch
+
+    space, task = plan.space, plan.config.task
+    space_name = space.name
     arch = plan.truth.archs[plan.samples[0][index]]
     key = space.canonical_key(arch)
     x, y = run_batch(plan, 0, key)
@@ -95,16 +110,16 @@ def worker(column: str, index: int, threads: int) -> dict:
         run_proxy(spec, net, x, y, loss_fn, ctx)
         wall[spec.name] = time.perf_counter() - w
         cpu[spec.name] = time.process_time() - c
-    return {"column": column, "arch": key, "batch": plan.batch_size, "forward_s": f_wall, "fwd_bwd_s": fb_wall,
-            "forward_cpu": f_cpu, "fwd_bwd_cpu": fb_cpu, "metrics": wall, "metrics_cpu": cpu}
+    return {"column": f"{space_name}/{task}", "arch": key, "batch": plan.batch_size, "forward_s": f_wall,
+            "fwd_bwd_s": fb_wall, "forward_cpu": f_cpu, "fwd_bwd_cpu": fb_cpu, "metrics": wall, "metrics_cpu": cpu}
 
 
-def run_worker(code: Path, column: str, index: int, threads: int) -> dict:
+def run_worker(code: Path, column: str, count: int, threads: int) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=str(code), OMP_NUM_THREADS=str(threads))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", column, str(index), "--threads", str(threads)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", column, str(count), "--threads", str(threads)]
     done = subprocess.run(cmd, env=env, cwd=code, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"worker failed ({code}, {column}, arch {index}):\n{done.stderr[-2000:]}")
+        raise SystemExit(f"worker failed ({code}, {column}):\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -122,11 +137,23 @@ def summarise(runs: list[dict], clock: str) -> dict[str, tuple[float, float, flo
     return out
 
 
+def phase_rows(column: str, tag: str, phase: str, clock: str, runs: list[dict], threads: int) -> list[dict]:
+    """One row per metric (and `total`) of one column, code, phase and clock."""
+    suffix = "_cpu" if clock == "cpu" else "_s"
+    f = statistics.mean(r["forward" + suffix] for r in runs)
+    fb = statistics.mean(r["fwd_bwd" + suffix] for r in runs)
+    return [{"column": column, "code": tag, "phase": phase, "clock": clock, "metric": name, "archs": len(runs),
+             "batch": runs[0]["batch"], "seconds_per_arch": round(secs, 4), "forward_units": round(f_units, 2),
+             "fwd_bwd_units": round(fb_units, 2), "forward_s": round(f, 4), "fwd_bwd_s": round(fb, 4),
+             "threads": threads}
+            for name, (secs, f_units, fb_units) in summarise(runs, clock).items()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", nargs=2, metavar=("COLUMN", "INDEX"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=2, metavar=("COLUMN", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--columns", default=",".join(COLUMNS))
-    parser.add_argument("--archs", type=int, default=2)
+    parser.add_argument("--archs", type=int, default=2, help="warm architectures per column (after 1 cold one)")
     parser.add_argument("--before", type=Path, default=None, help="checkout of the code to compare against")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -136,27 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     codes = {"after": ROOT} | ({"before": args.before.resolve()} if args.before else {})
     rows = []
-    for column in args.columns.split(","):
-        runs: dict[str, list[dict]] = {tag: [] for tag in codes}
-        for index in range(args.archs):
-            order = list(codes) if index % 2 == 0 else list(codes)[::-1]
-            for tag in order:
-                runs[tag].append(run_worker(codes[tag], column, index, args.threads))
-        for tag, tag_runs in runs.items():
-            for clock in ("cpu", "wall"):
-                suffix = "_cpu" if clock == "cpu" else "_s"
-                f = statistics.mean(r["forward" + suffix] for r in tag_runs)
-                fb = statistics.mean(r["fwd_bwd" + suffix] for r in tag_runs)
-                for name, (secs, f_units, fb_units) in summarise(tag_runs, clock).items():
-                    rows.append({"column": column, "code": tag, "clock": clock, "metric": name,
-                                 "archs": len(tag_runs), "batch": tag_runs[0]["batch"],
-                                 "seconds_per_arch": round(secs, 4), "forward_units": round(f_units, 2),
-                                 "fwd_bwd_units": round(fb_units, 2), "forward_s": round(f, 4),
-                                 "fwd_bwd_s": round(fb, 4), "threads": args.threads})
-                total = rows[-1]
-                print(f"{column} {tag} ({clock}): {total['seconds_per_arch']:.2f} s/arch = "
-                      f"{total['fwd_bwd_units']:.1f} F+B = {total['forward_units']:.1f} F "
-                      f"(F {f:.3f} s, F+B {fb:.3f} s)", flush=True)
+    for number, column in enumerate(args.columns.split(",")):
+        order = list(codes) if number % 2 == 0 else list(codes)[::-1]
+        runs = {tag: run_worker(codes[tag], column, 1 + args.archs, args.threads) for tag in order}
+        for tag in codes:
+            for phase, phase_runs in (("cold", runs[tag][:1]), ("warm", runs[tag][1:])):
+                for clock in ("cpu", "wall"):
+                    rows += phase_rows(column, tag, phase, clock, phase_runs, args.threads)
+                    total = rows[-1]
+                    print(f"{column} {tag} {phase} ({clock}): {total['seconds_per_arch']:.2f} s/arch = "
+                          f"{total['fwd_bwd_units']:.1f} F+B = {total['forward_units']:.1f} F "
+                          f"(F {total['forward_s']:.3f} s, F+B {total['fwd_bwd_s']:.3f} s)", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

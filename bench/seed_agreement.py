@@ -3,6 +3,9 @@ seed 1's batches and initialisations. It bounds how well our scores can agree wi
 computed from yet other batches and initialisations.
 
     python -m bench.seed_agreement nb301 cifar10 jacov,snip 100        (protocol nbsz, cache runs/validate.sqlite)
+
+Each call also adds its rows (space, task, metric, n, rho and its 95 % bootstrap interval) to
+bench/results/seed_agreement.csv, replacing earlier rows of the same space, task and metric.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pandas as pd
 
+from bench.common import RESULTS
 from swapbench.api import execution
 from swapbench.study.config import Column, CorrelateConfig, StudyConfig
 from swapbench.study.engine import RunOptions, run_study
@@ -26,6 +31,7 @@ def main(space: str, task: str, metrics: list[str], n: int, cache: str = "runs/v
     study = StudyConfig(name="seed-agreement", columns=[Column(space, task)], proxies=metrics, seeds=[0, 1],
                         protocol="nbsz")
     scores = run_study(study, RunOptions(cache=cache, execution=execution(threads=2)), plans=[plan]).scores
+    rows = []
     for metric in metrics:
         a = scores[(scores.proxy == metric) & (scores.seed == 0)].set_index("arch")["score"]
         b = scores[(scores.proxy == metric) & (scores.seed == 1)].set_index("arch")["score"].reindex(a.index)
@@ -34,6 +40,13 @@ def main(space: str, task: str, metrics: list[str], n: int, cache: str = "runs/v
         lo, hi = percentile_interval(bootstrap_correlations(a.to_numpy()[ok], b.to_numpy()[ok])[0])
         print(f"{space}/{task} {metric}: seed 0 vs seed 1 on the same {int(ok.sum())} archs: "
               f"rho {rho:.3f} [{lo:.3f}, {hi:.3f}]")
+        rows.append(dict(space=space, task=task, metric=metric, protocol="nbsz", n=int(ok.sum()),
+                         rho=round(rho, 4), lo=round(lo, 4), hi=round(hi, 4)))
+    path = RESULTS / "seed_agreement.csv"
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=list(rows[0]))
+    keep = ~old.set_index(["space", "task", "metric"]).index.isin([(r["space"], r["task"], r["metric"]) for r in rows])
+    pd.concat([old[keep], pd.DataFrame(rows)], ignore_index=True).to_csv(path, index=False)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

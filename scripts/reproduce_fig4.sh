@@ -1,9 +1,40 @@
 #!/usr/bin/env bash
-# The paper's Fig. 4 grid (configs/fig4.toml) with the heatmap and its difference to the paper.
-# Full size: 13 columns x 17 metrics x 5 seeds x min(1000, available) archs (GPU-hours; CPU-days).
-# Extra arguments pass through, e.g. --limit-archs 10 --seeds 0 for the reduced run stored in results/fig4.
+# The paper's Fig. 4 (configs/fig4.toml), in three resumable stages, each a `swapbench study` with the heatmap,
+# its difference to the paper and gaps.md (95 % bootstrap intervals):
+#   swap-paper     SWAP and reg-SWAP, all 13 columns, 200 archs x 5 seeds, protocol paper -> results/fig4-swap-paper
+#   swap-official  SWAP and reg-SWAP, the 5 real-image columns (NB101, NB201 x3, NB301), 200 archs x 5 seeds,
+#                  protocol swap-official (16 images, 32 Gaussian re-initialisations)   -> results/fig4-swap-official
+#   all            every metric, all 13 columns, seed 0, ALL_ARCHS (default 200) archs    -> results/fig4
+# Usage: scripts/reproduce_fig4.sh [STAGE ...] [-- extra study options, e.g. --columns nb201/cifar10 --workers 2]
+# (no stage: all three). The full size is CPU-days on 2 cores (GPU-hours): each stage first puts the scores of
+# every committed run in results/ into the score cache (`swapbench cache import`), so a stage that was cut
+# short in one session, then committed, goes on from there in the next, on any machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWAPBENCH=swapbench; [ -x .venv/bin/swapbench ] && SWAPBENCH=.venv/bin/swapbench
-exec "$SWAPBENCH" study configs/fig4.toml --out results/fig4 \
-  --reference ../shared/reference/paper_fig4_spearman.csv "$@"
+REFERENCE=../shared/reference/paper_fig4_spearman.csv
+stages=(); extra=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi
+  stages+=("$1"); shift
+done
+[ ${#stages[@]} -gt 0 ] || stages=(swap-paper swap-official all)
+
+runs=(); for d in results/*/; do [ -f "$d/run.json" ] && [ -f "$d/scores.csv.gz" ] && runs+=("${d%/}"); done
+[ ${#runs[@]} -eq 0 ] || "$SWAPBENCH" cache import "${runs[@]}"
+
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    swap-paper)
+      "$SWAPBENCH" study configs/fig4.toml --proxies swap,reg_swap --protocol paper --seeds 0-4 \
+        --limit-archs "${SWAP_ARCHS:-200}" --out results/fig4-swap-paper --reference "$REFERENCE" "${extra[@]}" ;;
+    swap-official)
+      "$SWAPBENCH" study configs/fig4.toml --proxies swap,reg_swap --protocol swap-official --seeds 0-4 \
+        --limit-archs "${SWAP_ARCHS:-200}" --columns nb101/cifar10,nb201/cifar10,nb201/cifar100,nb201/ImageNet16-120,nb301/cifar10 \
+        --out results/fig4-swap-official --reference "$REFERENCE" "${extra[@]}" ;;
+    all)
+      "$SWAPBENCH" study configs/fig4.toml --seeds 0 --limit-archs "${ALL_ARCHS:-200}" --out results/fig4 \
+        --reference "$REFERENCE" "${extra[@]}" ;;
+    *) echo "unknown stage '$stage' (swap-paper, swap-official or all)" >&2; exit 2 ;;
+  esac
+done

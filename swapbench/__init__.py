@@ -9,7 +9,7 @@ from typing import Any
 from swapbench.version import __version__ as __version__
 
 _API = ("build_network", "score", "correlate", "regress", "rerender", "ablation_input_size",
-        "ablation_regularisation", "size_control", "Result", "Score", "Regression")
+        "ablation_regularisation", "size_control", "import_scores", "Result", "Score", "Regression")
 
 
 def __getattr__(name: str) -> Any:

@@ -25,15 +25,26 @@ from swapbench.errors import SwapbenchError
 from swapbench.report.run import write_run
 from swapbench.spaces import get_space
 from swapbench.study.backends import ExecOptions
-from swapbench.study.config import Column, CorrelateConfig, StudyConfig, load_study, select_columns, select_proxies
+from swapbench.study.cache import ScoreCache
+from swapbench.study.config import (
+    Column,
+    CorrelateConfig,
+    StudyConfig,
+    default_cache,
+    load_study,
+    select_columns,
+    select_proxies,
+)
 from swapbench.study.engine import Display, RunOptions, StudyResult, run_study
 from swapbench.study.protocols import get_protocol
 from swapbench.study.regress import load_stored, moved_cells
+from swapbench.study.rundir import Imported, stored_rows
 from swapbench.study.runner import build_network as _build
 from swapbench.study.runner import plan_run, score_arch, writable_dir
 
 __all__ = ["Score", "Result", "Regression", "build_network", "score", "correlate", "study", "regress", "rerender",
-           "execution", "validate", "ablation_input_size", "ablation_regularisation", "search", "size_control"]
+           "execution", "validate", "ablation_input_size", "ablation_regularisation", "search", "size_control",
+           "import_scores"]
 
 
 @dataclass(frozen=True)
@@ -261,6 +272,23 @@ def regress(results_dir: str | Path, *, tolerance: float = 0.02, cache: str | No
                              execution=exec_options)
         result = Result(run_study(replace(spec, cache=None), options, display, command, kind="regress"))
     return Regression(stored, result, tolerance, moved_cells(stored, result.summary, tolerance))
+
+
+def import_scores(run_dirs: Iterable[str | Path], cache: str | None = None) -> tuple[Path, list[Imported]]:
+    """Put the scores of stored runs into the score cache (default: the shared one), so that a study or
+    correlate run resumes from what a committed run computed; returns the cache path and, per run, what
+    it gave. A score the cache holds already is kept."""
+    path = Path(cache) if cache else default_cache()
+    dirs = [Path(d) for d in run_dirs]
+    if not dirs:
+        raise SwapbenchError("no run directory given")
+    found = [stored_rows(d) for d in dirs]  # every directory is checked before the cache is touched
+    store = ScoreCache(path)
+    try:
+        return path, [Imported(d, len(rows), store.put_missing(rows) if rows else 0, notices)
+                      for d, (rows, notices) in zip(dirs, found, strict=True)]
+    finally:
+        store.close()
 
 
 def rerender(run_dir: str | Path, reference: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "the scores with ground-truth accuracy.")
 data_app = typer.Typer(no_args_is_help=True, help="The benchmark data directory.")
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(no_args_is_help=True, help="The score cache.")
+app.add_typer(cache_app, name="cache")
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -311,6 +313,24 @@ def report_cmd(
         out.print(f"  {path}", markup=False, highlight=False)
     out.print(f"re-rendered {info.get('kind', 'run')} in {run_dir}/ from its stored scores", markup=False,
               highlight=False)
+
+
+@cache_app.command("import")
+def cache_import(
+    run_dirs: list[str] = typer.Argument(..., help="stored runs (run.json + scores.csv.gz), e.g. results/fig4*"),
+    cache: str = typer.Option(None, "--cache", help="score cache to fill (default: $SWAPBENCH_CACHE, else "
+                                                    "runs/cache.sqlite)"),
+) -> None:
+    """Put the scores of stored runs into the score cache, so a run resumes from what they computed (the
+    cache is never committed; results are)."""
+    import swapbench.api as api
+
+    path, imported = api.import_scores(run_dirs, cache=cache)
+    for item in imported:
+        for notice in item.notices:
+            err.print(f"notice: {notice}", markup=False, highlight=False)
+        out.print(f"{item.directory}: {item.rows} scores, {item.added} new", markup=False, highlight=False)
+    out.print(f"score cache {path}: {sum(i.added for i in imported)} scores added", markup=False, highlight=False)
 
 
 @app.command("proxies")

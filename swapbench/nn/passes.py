@@ -68,15 +68,17 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     (with a graph when grasp needs it), the input Jacobian of the summed output, and grasp's
     Hessian-gradient product; `parts` names which (a subset of PARTS).
 
-    Each backward asks autograd for exactly what the separate passes obtained: the loss gradient of every
-    parameter that requires grad (what ``loss.backward()`` fills), the gradient of the input alone, and
-    the gradient of z = sum_l <g_l, g_graph_l> with respect to the parameters. The forward is the same
+    Each backward asks autograd for exactly what the separate passes read: the loss gradient of every
+    Conv2d/Linear weight (the values ``loss.backward()`` leaves in their ``.grad``), the gradient of the input
+    alone, and the gradient of z = sum_l <g_l, g_graph_l> with respect to those weights. The forward is the same
     train-mode forward of the same network on the same batch, so the numbers are the separate passes'
     (bit for bit on every space of bench/differential.py; the activation inputs are those of a no-grad
     forward, as autograd does not change the forward's arithmetic).
     """
     layers = weight_layers(net)
-    params = [p for p in net.parameters() if p.requires_grad]
+    # only the scored weights: every metric reads those, and a gradient does not depend on which others are
+    # asked for (BatchNorm and bias gradients would cost time, and graph, for nothing)
+    params = list({id(m.weight): m.weight for m in layers if m.weight.requires_grad}.values())
     want_loss, want_jac, want_hvp = ("loss" in parts), ("jacobian" in parts), ("hvp" in parts)
     fisher: dict[int, torch.Tensor] = {}
     collecting = [want_loss]  # the Fisher hooks read only the task-loss backward
@@ -117,7 +119,7 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
             if want_loss:
                 loss = loss_fn(out, targets)
                 found = torch.autograd.grad(loss, params, retain_graph=want_jac or want_hvp,
-                                            create_graph=want_hvp, allow_unused=True)
+                                            create_graph=want_hvp, allow_unused=True) if params else ()
                 collecting[0] = False
                 graph_grads = {id(p): g for p, g in zip(params, found, strict=True) if g is not None}
                 result.weights = [m.weight.detach() for m in layers]
@@ -138,19 +140,19 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
 
 
 def _grasp_sum(layers: list[nn.Module], params: list[torch.Tensor], graph_grads: dict[int, torch.Tensor]) -> float:
-    """sum_l -W_l * (H g)_l with z = sum_l <g_l, g_graph_l> (g constant) back-propagated to the parameters."""
-    z = None
+    """sum_l -W_l * (H g)_l: the gradient of z = sum_l <g_l, g_graph_l> (g constant) with respect to the scored
+    weights, taken as the backward of the g_graph_l with g_l as their output gradients (dz/dg_graph_l = g_l
+    exactly, so this is z's backward without building z)."""
+    outputs, cotangents = [], []
     for m in layers:
         g_graph = graph_grads.get(id(m.weight))
-        if g_graph is not None:
-            term = (g_graph.detach() * g_graph).sum()
-            z = term if z is None else z + term
-    if z is None or not z.requires_grad:
+        if g_graph is not None and g_graph.requires_grad:
+            outputs.append(g_graph)
+            cotangents.append(g_graph.detach())
+    if not outputs:
         return 0.0
-    # only the scored weights: the BatchNorm and bias entries of z.backward() are never read
-    scored = [p for p in params if id(p) in {id(m.weight) for m in layers}]
-    hg = torch.autograd.grad(z, scored, allow_unused=True)
-    by_param = {id(p): g for p, g in zip(scored, hg, strict=True) if g is not None}
+    hg = torch.autograd.grad(outputs, params, cotangents, allow_unused=True)  # params: the scored weights
+    by_param = {id(p): g for p, g in zip(params, hg, strict=True) if g is not None}
     return layer_sum([
         -m.weight.detach() * by_param[id(m.weight)] if id(m.weight) in by_param else torch.zeros_like(m.weight)
         for m in layers

@@ -24,10 +24,10 @@ from swapbench.report.heatmap import compare, diff_limit, load_reference, order_
 from swapbench.report.scatter import scatter_figure
 from swapbench.report.tables import atomic_write, interval_columns, markdown_table, write_csv, write_json
 from swapbench.study.engine import StudyResult
+from swapbench.study.rundir import SCORES
 from swapbench.study.stats import correlation_table, summarise
 
 WITHIN = 0.05  # the band the closing tables call "within"
-SCORES = "scores.csv.gz"
 FIGURES = "figures"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from swapbench.device import release_memory
 from swapbench.errors import SwapbenchError
 from swapbench.study.config import CorrelateConfig
 from swapbench.study.runner import Plan, plan_run, run_batch, score_arch
@@ -115,6 +116,7 @@ def score_items(plan: Plan, seed: int, items: Iterable[tuple[int, tuple[str, ...
         specs = [spec for spec in plan.proxies if spec.name in names]
         for name, (value, secs) in score_arch(plan, seed, arch, specs, batch).items():
             out.append((name, arch_key, value, secs))
+        release_memory()  # the network's passes are gone: the next one starts from a small heap
     return out
 
 

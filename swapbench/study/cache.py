@@ -139,6 +139,15 @@ class ScoreCache:
         self._write("INSERT OR REPLACE INTO scores (key, seed, arch, score, seconds, created) VALUES (?,?,?,?,?,?)",
                     [(k, s, a, _store(v), float(t), now) for k, s, a, v, t in rows])
 
+    def put_missing(self, rows: list[tuple[str, int, str, float, float]]) -> int:
+        """(key, seed, arch, score, seconds) rows that the cache does not hold yet, in one transaction; the
+        number added (a stored score is never replaced)."""
+        before = self.db.total_changes
+        now = time.time()
+        self._write("INSERT OR IGNORE INTO scores (key, seed, arch, score, seconds, created) VALUES (?,?,?,?,?,?)",
+                    [(k, s, a, _store(v), float(t), now) for k, s, a, v, t in rows])
+        return self.db.total_changes - before
+
     def fetch(self, key: str, seed: int, archs: Iterable[str]) -> dict[str, tuple[float, float]]:
         """{arch: (score, seconds)} for the stored ones among `archs`."""
         wanted = set(archs)

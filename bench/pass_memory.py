@@ -1,0 +1,110 @@
+"""Peak resident memory of one architecture's passes, each in a fresh process: what bounds the memory of a
+study over a column (TransNAS-Bench-101 above all: batch 32 of 3x256x256 images).
+
+    python -m bench.pass_memory [--columns tnb101_macro/class_scene] [--archs 0,2] [--out PATH]
+
+Per architecture (seed 0, the run's batch and network) and per pass, a subprocess runs only that pass and
+reports its peak RSS (VmHWM) and the RSS before it (interpreter, torch, data, network):
+  forward      one train-mode no-grad forward (SWAP, zen, nwot: the activation metrics)
+  fwd_bwd      one forward + task-loss backward (the floor of every gradient metric)
+  pass1        the shared pass without GraSP: forward, loss gradient, input Jacobian, activation calls
+  pass1_grasp  the same with GraSP's Hessian-gradient product (a backward with a graph, then its backward)
+  all          every registered metric, as a study worker scores the architecture
+Writes bench/results/pass_memory.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "pass_memory.csv"
+PASSES = ("forward", "fwd_bwd", "pass1", "pass1_grasp", "all")
+
+
+def _status(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker(column: str, index: int, which: str) -> dict:
+    import torch
+
+    import swapbench
+    from swapbench.nn.passes import backwards, first_tensor
+    from swapbench.proxies.registry import ProxyContext, list_proxies, run_proxy
+    from swapbench.study.config import CorrelateConfig
+    from swapbench.study.runner import plan_run, run_batch
+
+    torch.set_num_threads(1)
+    space_name, task = column.split("/")
+    plan = plan_run(CorrelateConfig(space=space_name, task=task, proxies=list_proxies(), n_archs=max(index + 1, 3),
+                                    limit_archs=index + 1, seeds=[0], device="cpu"))
+    arch = plan.truth.archs[plan.samples[0][index]]
+    key = plan.space.canonical_key(arch)
+    x, y = run_batch(plan, 0, key)
+    loss_fn = plan.space.loss_fn(task)
+    net = swapbench.build_network(space_name, arch, task, seed=0).train()
+    before = _status("VmRSS")
+    if which == "forward":
+        with torch.no_grad():
+            net(x)
+    elif which == "fwd_bwd":
+        loss_fn(first_tensor(net(x)), y).backward()
+    elif which in ("pass1", "pass1_grasp"):
+        parts = ("loss", "jacobian", "activations") + (("hvp",) if which == "pass1_grasp" else ())
+        backwards(net, x, y, loss_fn, tuple(p for p in ("loss", "jacobian", "hvp", "activations") if p in parts))
+    else:
+        memo: dict = {}
+        planned = frozenset(spec.name for spec in plan.proxies)
+        for spec in plan.proxies:
+            run_proxy(spec, net, x, y, loss_fn, ProxyContext(space=plan.space, task=task, seed=0, arch_key=key,
+                                                             options=plan.options[spec.name], memo=memo,
+                                                             planned=planned))
+    params = sum(p.numel() for p in net.parameters())
+    return {"column": column, "arch": key, "batch": int(x.shape[0]), "params_m": round(params / 1e6, 3),
+            "pass": which, "rss_before_mib": round(before), "peak_rss_mib": round(_status("VmHWM"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--columns", default="tnb101_macro/class_scene")
+    parser.add_argument("--archs", default="0,2", help="indices into the seed-0 sample")
+    parser.add_argument("--passes", default=",".join(PASSES))
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    if args.worker:
+        column, index, which = args.worker
+        print(json.dumps(worker(column, int(index), which)))
+        return 0
+    rows = []
+    for column in args.columns.split(","):
+        for index in (int(i) for i in args.archs.split(",")):
+            for which in args.passes.split(","):
+                cmd = [sys.executable, "-m", "bench.pass_memory", "--worker", column, str(index), which]
+                done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    raise SystemExit(f"worker failed ({column}, arch {index}, {which}):\n{done.stderr[-2000:]}")
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                print(f"{column} {row['arch']} ({row['params_m']} M params, batch {row['batch']}) {which}: "
+                      f"peak {row['peak_rss_mib']} MiB (before the pass {row['rss_before_mib']} MiB)", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
