@@ -7,8 +7,9 @@ peak stays bounded and does not grow with the number of architectures scored.
 Runs `swapbench study configs/fig4.toml --columns ... --limit-archs N --seeds 0 --threads 1` (its 17 metrics)
 in a subprocess with a fresh cache (`--code PATH` puts another checkout first on PYTHONPATH, e.g. the
 parent commit for a before/after pair), samples its VmRSS every 0.5 s, and reads the cache's score count
-at each sample. Reports the peak RSS and the peak within each successive architecture (scores per
-architecture = number of metrics), and appends a row to bench/results/study_rss.csv (or --out).
+at each sample. Reports the peak RSS and, per successive architecture (scores per architecture = number of
+metrics), the highest and the lowest RSS while it was scored, and appends a row to bench/results/study_rss.csv
+(or --out; `--proxies` runs a subset of the config's metrics).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", default=str(ROOT), help="checkout whose swapbench runs the study")
     parser.add_argument("--tag", default="current")
     parser.add_argument("--metrics", type=int, default=17, help="scores per architecture (fig4: 17)")
+    parser.add_argument("--proxies", default=None, help="only these of the config's metrics (sets --metrics)")
     parser.add_argument("--out", type=Path, default=RESULTS / "study_rss.csv", help="table a row is appended to")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "swapbench.cli", "study", str(ROOT / "configs" / "fig4.toml"),
                "--columns", args.columns, "--limit-archs", str(args.limit_archs),
                "--seeds", "0", "--threads", "1", "--out", str(Path(tmp) / "out"), "--cache", str(cache)]
+        if args.proxies:
+            cmd += ["--proxies", args.proxies]
+            args.metrics = len(args.proxies.split(","))
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=args.code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         samples: list[tuple[float, float, int]] = []
@@ -86,18 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     peak = max(r for _, r, _ in samples)
     per_arch: dict[int, float] = {}
+    floor: dict[int, float] = {}
     for _, rss, done in samples:
         arch = done // args.metrics  # architectures completed when the sample was taken
-        per_arch[arch] = max(per_arch.get(arch, 0.0), rss)
+        if rss > 0:
+            per_arch[arch] = max(per_arch.get(arch, 0.0), rss)
+            floor[arch] = min(floor.get(arch, rss), rss)
     archs = [f"{per_arch[k]:.0f}" for k in sorted(per_arch)]
-    print(f"{args.tag}: peak RSS {peak:.0f} MiB over {seconds:.0f} s; peak while scoring arch 1..n: {' '.join(archs)}")
+    lows = [f"{floor[k]:.0f}" for k in sorted(floor)]
+    print(f"{args.tag}: peak RSS {peak:.0f} MiB over {seconds:.0f} s; peak while scoring arch 1..n: {' '.join(archs)}; "
+          f"lowest: {' '.join(lows)}")
     new = not args.out.exists()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "a", newline="") as fh:
         writer = csv.writer(fh)
         if new:
-            writer.writerow(["tag", "columns", "limit_archs", "seconds", "peak_rss_mib", "peak_rss_per_arch_mib"])
-        writer.writerow([args.tag, args.columns, args.limit_archs, f"{seconds:.0f}", f"{peak:.0f}", " ".join(archs)])
+            writer.writerow(["tag", "columns", "limit_archs", "seconds", "peak_rss_mib", "peak_rss_per_arch_mib",
+                             "lowest_rss_per_arch_mib", "proxies"])
+        writer.writerow([args.tag, args.columns, args.limit_archs, f"{seconds:.0f}", f"{peak:.0f}", " ".join(archs),
+                         " ".join(lows), args.proxies or "fig4"])
     return 0
 
 
