@@ -53,7 +53,7 @@ def test_two_d_relu_ignored_and_layers_merged():
     assert count_patterns(net2, x) == 1
 
 
-@pytest.mark.parametrize("samples", [1, 7, 16, 63, 64, 65, 130])
+@pytest.mark.parametrize("samples", [1, 7, 16, 20, 21, 63, 64, 65, 130])  # <= 20: occupancy table
 def test_packed_count_equals_naive(samples):
     gen = torch.Generator().manual_seed(samples)
     acts = [torch.relu(torch.randn(samples, c, 5, 5, generator=gen)) for c in (2, 3, 4)]

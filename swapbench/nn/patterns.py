@@ -2,10 +2,14 @@
 
 Distinct per-unit patterns are counted without the V x S float matrix: each unit's S bits are packed into
 ceil(S/64) int64 words (8 samples per byte, bytes viewed as words), distinct words are kept per layer, and
-layers are merged at the end. Exact for any S.
+layers are merged at the end. Exact for any S. For S <= TABLE_BITS (the official protocol's 16 images) a
+unit's code is an index into a 2^S occupancy table, which replaces the sort behind torch.unique by one
+scatter per layer.
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 
@@ -55,18 +59,30 @@ def distinct_rows(rows: torch.Tensor) -> int:
     return int(torch.unique(rows, dim=0).shape[0])
 
 
+TABLE_BITS = 20  # a 2^20-entry table (1 MiB of bools) is cheaper than sorting a layer's codes
+
+
 class PatternCounter:
     """Streaming count of distinct per-unit patterns across the S samples of a batch."""
 
     def __init__(self) -> None:
         self._parts: list[torch.Tensor] = []
+        self._table: torch.Tensor | None = None
 
     def add(self, activation: torch.Tensor) -> None:
         """Add one layer's output (S, ...); a unit is active for a sample when its value is > 0."""
         active = activation.detach().reshape(activation.shape[0], -1) > 0
-        self._parts.append(unique_rows(pack_unit_patterns(active)))
+        codes = pack_unit_patterns(active)
+        if active.shape[0] <= TABLE_BITS and sys.byteorder == "little":  # word value = the S bits
+            if self._table is None:
+                self._table = torch.zeros(1 << active.shape[0], dtype=torch.bool, device=codes.device)
+            self._table[codes.view(-1)] = True  # one word per unit, < 2^S
+            return
+        self._parts.append(unique_rows(codes))
 
     def count(self) -> int:
+        if self._table is not None:
+            return int(self._table.sum())
         if not self._parts:
             return 0
         if len(self._parts) > 1:

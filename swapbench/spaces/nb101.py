@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import EncodingError
+from swapbench.nn import pooling
 from swapbench.spaces import register_space
 from swapbench.spaces.base import SearchSpace, TaskInfo, literal
 
@@ -131,7 +132,7 @@ class Cell(nn.Module):
             elif ops[t] == CONV1:
                 self.vertex_ops[str(t)] = ConvBnRelu(c, c, 1)
             else:
-                self.vertex_ops[str(t)] = nn.MaxPool2d(3, stride=1, padding=1)
+                self.vertex_ops[str(t)] = pooling.MaxPool2d(3, stride=1, padding=1)
         self.projections = nn.ModuleDict(
             {str(t): ConvBnRelu(c_in, self.channels[t], 1) for t in range(1, v) if self.matrix[0, t]}
         )
@@ -171,7 +172,7 @@ class NB101Network(nn.Module):
         c_in = c_out = stem
         for stack in range(stacks):
             if stack > 0:
-                layers.append(nn.MaxPool2d(2, stride=2))
+                layers.append(pooling.MaxPool2d(2, stride=2))
                 c_out *= 2
             for _ in range(cells):
                 layers.append(Cell(arch, c_in, c_out))

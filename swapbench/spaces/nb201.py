@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import DataError, EncodingError
+from swapbench.nn import pooling
 from swapbench.spaces import register_space
 from swapbench.spaces.base import CsvTruth, ReluConvBn, SearchSpace, TaskInfo, literal
 
@@ -103,7 +104,7 @@ def make_op(index: int, c: int) -> nn.Module:
         return ReluConvBn(c, c, 3)
     if name == "nor_conv_1x1":
         return ReluConvBn(c, c, 1)
-    return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    return pooling.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
 
 class Cell(nn.Module):
@@ -131,7 +132,7 @@ class ResBlock(nn.Module):
         self.conv_a = ReluConvBn(c_in, c_out, 3, stride=2)
         self.conv_b = ReluConvBn(c_out, c_out, 3)
         self.shortcut = nn.Sequential(
-            nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False)
+            pooling.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from swapbench.errors import EncodingError
+from swapbench.nn import pooling
 from swapbench.spaces import register_space
 from swapbench.spaces.base import SearchSpace, TaskInfo, literal
 
@@ -224,8 +225,8 @@ class Zero(nn.Module):
 def make_op(name: str, c: int, stride: int, affine: bool, pool_bn: bool) -> nn.Module:
     """A DARTS op at C channels. NASLib's NB301 ops: affine=False, pool_bn=True; DARTS/SWAP: True, False."""
     if name in ("max_pool_3x3", "avg_pool_3x3"):
-        pool = (nn.MaxPool2d(3, stride=stride, padding=1) if name == "max_pool_3x3"
-                else nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
+        pool = (pooling.MaxPool2d(3, stride=stride, padding=1) if name == "max_pool_3x3"
+                else pooling.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
         return nn.Sequential(pool, nn.BatchNorm2d(c, affine=affine)) if pool_bn else pool
     if name == "skip_connect":
         return nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine=affine)
