@@ -13,6 +13,7 @@ import torch
 
 import swapbench
 from swapbench.errors import SwapbenchError
+from swapbench.spaces import get_space
 from tests.conftest import run_main
 
 
@@ -42,6 +43,20 @@ def test_imported_scores_equal_the_computed_ones_and_a_rerun_computes_nothing(st
     pd.testing.assert_frame_equal(again.summary, pd.read_csv(stored_run / "summary.csv"), check_dtype=False)
     # a second import adds nothing and keeps what the cache holds
     assert swapbench.import_scores([stored_run], cache=str(fresh))[1][0].added == 0
+
+
+def test_architectures_named_otherwise_by_the_table_are_rekeyed(tmp_path, synthetic_data_dir):
+    # the NB101 table names networks by raw 7-vertex specs, the cache by the pruned spec: an import that kept
+    # the table's names would add rows that no run ever looks up
+    first, fresh = tmp_path / "first.sqlite", tmp_path / "fresh.sqlite"
+    run = dict(n_archs=6, seeds=[0], batch_size=8, data_dir=str(synthetic_data_dir))
+    swapbench.correlate("nb101", "cifar10", ["params"], cache=str(first), out=tmp_path / "run", **run)
+    stored = pd.read_csv(tmp_path / "run" / "scores.csv.gz", dtype={"arch": str})
+    space = get_space("nb101")
+    assert any(space.canonical_key(space.parse(a)) != a for a in stored.arch)  # the case this test is about
+    swapbench.import_scores([tmp_path / "run"], cache=str(fresh))
+    assert _cached(fresh) == _cached(first)
+    assert swapbench.correlate("nb101", "cifar10", ["params"], cache=str(fresh), **run).computed == 0
 
 
 def test_a_score_the_cache_holds_is_not_replaced(stored_run, tmp_path):

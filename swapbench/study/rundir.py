@@ -4,7 +4,9 @@ them, so that a committed run resumes on another machine (the cache itself is ne
 A run directory (see report.run) stores `run.json` with each column's cache key per metric and
 `scores.csv.gz` with every score at full precision; together they give back the cache rows the run was
 gathered from. Keys hash only what changes a score (metric options, protocol settings, image set by name
-and size, device type; see config.score_key), so they are the same on every machine.
+and size, device type; see config.score_key), so they are the same on every machine. `scores.csv.gz` names
+each architecture as the truth table does; the cache names it by the space's canonical key (NB101's pruned
+spec, for one), so every stored name is parsed and re-keyed on the way in.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from swapbench.errors import SwapbenchError
+from swapbench.spaces import get_space
 
 META = "run.json"
 SCORES = "scores.csv.gz"
@@ -61,16 +64,34 @@ def stored_rows(directory: str | Path) -> tuple[list[tuple[str, int, str, float,
     missing = {"space", "task", "seed", "arch", "proxy", "score"} - set(scores.columns)
     if missing:
         raise SwapbenchError(f"{scores_path} lacks the column(s) {', '.join(sorted(missing))}")
-    rows, unkeyed = [], set()
+    rows, unkeyed, unparsed = [], set(), set()
+    canonical: dict[tuple[str, str], str | None] = {}
     for space, task, seed, arch, metric, value in scores[["space", "task", "seed", "arch", "proxy", "score"]] \
             .itertuples(index=False):
         where = (f"{space}/{task}", metric)
         if where not in keys:
             unkeyed.add(where)
             continue
+        if (space, arch) not in canonical:
+            canonical[(space, arch)] = _canonical_key(space, arch)
+        arch_key = canonical[(space, arch)]
+        if arch_key is None:
+            unparsed.add(space)
+            continue
         value = float(value)
-        rows.append((keys[where], int(seed), arch, math.nan if value != value else value, seconds[where]))
+        rows.append((keys[where], int(seed), arch_key, math.nan if value != value else value, seconds[where]))
     notices = [f"{directory}: no cache key for {column} {metric}; its scores skipped"
                for column, metric in sorted(unkeyed)]
+    notices += [f"{directory}: architecture names that space {space} cannot read; their scores skipped"
+                for space in sorted(unparsed)]
     return rows, notices
+
+
+def _canonical_key(space: str, arch: str) -> str | None:
+    """The cache's name for a stored architecture name, or None when the space cannot read it."""
+    try:
+        sp = get_space(space)
+        return sp.canonical_key(sp.parse(arch))
+    except SwapbenchError:
+        return None
 
