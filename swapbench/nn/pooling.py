@@ -1,12 +1,12 @@
 """Pooling layers that compute the same values as torch's, through the faster CPU kernel.
 
 On CPU, torch's channels-last pooling kernels run the forward of the small windows NAS cells use 2-5x
-faster than the NCHW ones (`bench/pool_layout.py`), and they visit each window in the same order, so
-outputs and gradients are bit-identical (`tests/test_pooling.py`). Their backward is not faster, so only
-the 3x3 stride-1 average pool (NB201's op, whose double backward in GraSP is another pooling forward)
-takes that route under autograd; the others take it when no gradient is recorded (SWAP, zen, nwot's
-forwards). Other devices use torch's own route. The classes subclass torch's, so anything that inspects
-pooling modules still sees one.
+faster than the NCHW ones (`bench/pool_layout.py`), and they visit each window in the same order, so the
+outputs are bit-identical (`tests/test_pooling.py`). They take that route only when no gradient is
+recorded (SWAP's, zen's and the other forward-only passes): their backward is no faster, and under autograd
+the extra layout-conversion nodes change the order in which a network's branch gradients are summed,
+which moves gradient metrics at float-rounding level. Other devices use torch's own route. The classes
+subclass torch's, so anything that inspects pooling modules still sees one.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import torch
 from torch import nn
 
 
-def _channels_last_route(x: torch.Tensor, always: bool) -> bool:
-    if x.device.type != "cpu" or x.dim() != 4:
-        return False
-    return always or not (torch.is_grad_enabled() and x.requires_grad)
+def channels_last_route(x: torch.Tensor) -> bool:
+    """True when a CPU batch of images is pooled without a gradient being recorded."""
+    return x.device.type == "cpu" and x.dim() == 4 and not (torch.is_grad_enabled() and x.requires_grad)
 
 
 def _through_channels_last(pool: nn.Module, forward, x: torch.Tensor) -> torch.Tensor:
@@ -26,19 +25,18 @@ def _through_channels_last(pool: nn.Module, forward, x: torch.Tensor) -> torch.T
 
 
 class AvgPool2d(nn.AvgPool2d):
-    """nn.AvgPool2d with the CPU channels-last kernel (always at stride 1, else when no gradient is needed)."""
+    """nn.AvgPool2d with the CPU channels-last kernel when no gradient is recorded."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stride = self.stride if isinstance(self.stride, int) else max(self.stride)
-        if _channels_last_route(x, always=stride == 1):
+        if channels_last_route(x):
             return _through_channels_last(self, nn.AvgPool2d.forward, x)
         return super().forward(x)
 
 
 class MaxPool2d(nn.MaxPool2d):
-    """nn.MaxPool2d with the CPU channels-last kernel when no gradient is needed."""
+    """nn.MaxPool2d with the CPU channels-last kernel when no gradient is recorded."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _channels_last_route(x, always=False):
+        if channels_last_route(x):
             return _through_channels_last(self, nn.MaxPool2d.forward, x)
         return super().forward(x)
