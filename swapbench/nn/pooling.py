@@ -20,8 +20,8 @@ def channels_last_route(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dim() == 4 and not (torch.is_grad_enabled() and x.requires_grad)
 
 
-def _through_channels_last(pool: nn.Module, forward, x: torch.Tensor) -> torch.Tensor:
-    return forward(pool, x.contiguous(memory_format=torch.channels_last)).contiguous()
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class AvgPool2d(nn.AvgPool2d):
@@ -29,7 +29,7 @@ class AvgPool2d(nn.AvgPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if channels_last_route(x):
-            return _through_channels_last(self, nn.AvgPool2d.forward, x)
+            return super().forward(_channels_last(x)).contiguous()
         return super().forward(x)
 
 
@@ -38,5 +38,5 @@ class MaxPool2d(nn.MaxPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if channels_last_route(x):
-            return _through_channels_last(self, nn.MaxPool2d.forward, x)
+            return super().forward(_channels_last(x)).contiguous()
         return super().forward(x)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -65,16 +66,13 @@ def stored_rows(directory: str | Path) -> tuple[list[tuple[str, int, str, float,
     if missing:
         raise SwapbenchError(f"{scores_path} lacks the column(s) {', '.join(sorted(missing))}")
     rows, unkeyed, unparsed = [], set(), set()
-    canonical: dict[tuple[str, str], str | None] = {}
     for space, task, seed, arch, metric, value in scores[["space", "task", "seed", "arch", "proxy", "score"]] \
             .itertuples(index=False):
         where = (f"{space}/{task}", metric)
         if where not in keys:
             unkeyed.add(where)
             continue
-        if (space, arch) not in canonical:
-            canonical[(space, arch)] = _canonical_key(space, arch)
-        arch_key = canonical[(space, arch)]
+        arch_key = _canonical_key(space, arch)
         if arch_key is None:
             unparsed.add(space)
             continue
@@ -87,6 +85,7 @@ def stored_rows(directory: str | Path) -> tuple[list[tuple[str, int, str, float,
     return rows, notices
 
 
+@lru_cache(maxsize=65536)  # a run stores every architecture once per seed and metric
 def _canonical_key(space: str, arch: str) -> str | None:
     """The cache's name for a stored architecture name, or None when the space cannot read it."""
     try:
