@@ -3,6 +3,7 @@ correlation they report (the engine's, so that a bench's numbers and a run's num
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -29,5 +30,16 @@ def write_result(frame: pd.DataFrame, name: str, shown: pd.DataFrame | None = No
     frame.to_csv(path, index=False, float_format="%.4f")
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print((frame if shown is None else shown).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {path}")
+    return path
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    """Rows of dicts as a CSV at PATH, columns in the first row's order, values as Python prints them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     print(f"wrote {path}")
     return path

@@ -22,7 +22,6 @@ the sum).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -174,12 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{column} {tag} {phase} ({clock}): {total['seconds_per_arch']:.2f} s/arch = "
                           f"{total['fwd_bwd_units']:.1f} F+B = {total['forward_units']:.1f} F "
                           f"(F {total['forward_s']:.3f} s, F+B {total['fwd_bwd_s']:.3f} s)", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {args.out}")
+    from bench.common import write_rows  # here, not at the top: workers run this file by path
+
+    write_rows(args.out, rows)
     return 0
 
 

@@ -16,7 +16,6 @@ Writes bench/results/pass_memory.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -97,12 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(f"{column} {row['arch']} ({row['params_m']} M params, batch {row['batch']}) {which}: "
                       f"peak {row['peak_rss_mib']} MiB (before the pass {row['rss_before_mib']} MiB)", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {args.out}")
+    from bench.common import write_rows  # not at the top: workers' RSS would include pandas
+
+    write_rows(args.out, rows)
     return 0
 
 
