@@ -2,7 +2,7 @@
 seed 1's batches and initialisations. It bounds how well our scores can agree with stored scores that were
 computed from yet other batches and initialisations.
 
-    python -m bench.seed_agreement nb301 cifar10 jacov,snip 100        (protocol nbsz, cache runs/validate.sqlite)
+    python -m bench.seed_agreement nb301 cifar10 jacov,snip 100 [THREADS]   (protocol nbsz, cache runs/validate.sqlite)
 
 Each call also adds its rows (space, task, metric, n, rho and its 95 % bootstrap interval) to
 bench/results/seed_agreement.csv, replacing earlier rows of the same space, task and metric.
@@ -23,14 +23,15 @@ from swapbench.study.runner import plan_run
 from swapbench.study.stats import bootstrap_correlations, percentile_interval, rank_correlations
 
 
-def main(space: str, task: str, metrics: list[str], n: int, cache: str = "runs/validate.sqlite") -> None:
+def main(space: str, task: str, metrics: list[str], n: int, threads: int = 2,
+         cache: str = "runs/validate.sqlite") -> None:
     config = CorrelateConfig(space=space, task=task, proxies=metrics, n_archs=n, seeds=[0, 1], protocol="nbsz",
                              cache=cache)
     plan = plan_run(config)
     plan.samples = {0: plan.samples[0], 1: plan.samples[0]}  # the same archs, scored with seed 1's batches/inits
     study = StudyConfig(name="seed-agreement", columns=[Column(space, task)], proxies=metrics, seeds=[0, 1],
                         protocol="nbsz")
-    scores = run_study(study, RunOptions(cache=cache, execution=execution(threads=2)), plans=[plan]).scores
+    scores = run_study(study, RunOptions(cache=cache, execution=execution(threads=threads)), plans=[plan]).scores
     rows = []
     for metric in metrics:
         a = scores[(scores.proxy == metric) & (scores.seed == 0)].set_index("arch")["score"]
@@ -50,4 +51,4 @@ def main(space: str, task: str, metrics: list[str], n: int, cache: str = "runs/v
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), *map(int, sys.argv[5:6]))
