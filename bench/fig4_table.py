@@ -17,10 +17,10 @@ SHORT = {"nb101/cifar10": "NB101 C10", "nb201/cifar10": "NB201 C10", "nb201/cifa
 
 
 def _cell(row: pd.Series) -> str:
-    if row is None or math.isnan(row.ours):
-        paper = "—" if row is None or math.isnan(row.reference) else f"{row.reference:.2f}"
+    paper = "—" if math.isnan(row.reference) else f"{row.reference:.2f}"
+    if math.isnan(row.ours):
         return f"— / {paper}"
-    text = f"{row.ours:.2f} [{row.ours_lo:.2f}, {row.ours_hi:.2f}] / {row.reference:.2f}"
+    text = f"{row.ours:.2f} [{row.ours_lo:.2f}, {row.ours_hi:.2f}] / {paper}"
     return f"**{text}**" if row.reproduced else text
 
 
