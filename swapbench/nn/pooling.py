@@ -20,23 +20,18 @@ def channels_last_route(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dim() == 4 and not (torch.is_grad_enabled() and x.requires_grad)
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last)
+class _ChannelsLastWithoutGrad:
+    """The forward both pooling classes share; `super()` is the torch pooling class listed after it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if channels_last_route(x):
+            return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+        return super().forward(x)
 
 
-class AvgPool2d(nn.AvgPool2d):
+class AvgPool2d(_ChannelsLastWithoutGrad, nn.AvgPool2d):
     """nn.AvgPool2d with the CPU channels-last kernel when no gradient is recorded."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if channels_last_route(x):
-            return super().forward(_channels_last(x)).contiguous()
-        return super().forward(x)
 
-
-class MaxPool2d(nn.MaxPool2d):
+class MaxPool2d(_ChannelsLastWithoutGrad, nn.MaxPool2d):
     """nn.MaxPool2d with the CPU channels-last kernel when no gradient is recorded."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if channels_last_route(x):
-            return super().forward(_channels_last(x)).contiguous()
-        return super().forward(x)
