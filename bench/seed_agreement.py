@@ -10,7 +10,7 @@ bench/results/seed_agreement.csv, replacing earlier rows of the same space, task
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 import pandas as pd
@@ -51,4 +51,12 @@ def main(space: str, task: str, metrics: list[str], n: int, threads: int = 2,
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), *map(int, sys.argv[5:6]))
+    parser = argparse.ArgumentParser(description="a metric's seed-0 vs seed-1 agreement on the same archs")
+    parser.add_argument("space")
+    parser.add_argument("task")
+    parser.add_argument("metrics", help="comma-separated metric names")
+    parser.add_argument("n", type=int, help="architectures (the first n of seed 0's sample)")
+    parser.add_argument("threads", type=int, nargs="?", default=2)
+    parser.add_argument("--cache", default="runs/validate.sqlite")
+    args = parser.parse_args()
+    main(args.space, args.task, args.metrics.split(","), args.n, args.threads, args.cache)
