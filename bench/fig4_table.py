@@ -1,19 +1,32 @@
-"""The README's every-metric Fig. 4 table from a stored study's gaps.csv: one row per metric, one cell per
-column, "ours [95 % interval] / paper", in bold where the paper's value lies inside our interval.
+"""The README's Fig. 4 tables from stored studies' gaps.csv, in bold where the paper's value lies inside our
+95 % interval.
 
-    python -m bench.fig4_table results/fig4
+    python -m bench.fig4_table results/fig4             every metric: a row per metric, a cell per column,
+                                                        "ours [interval] / paper"
+    python -m bench.fig4_table --swap RUN_DIR ...       the SWAP rows: a row per column, swap and reg_swap
+                                                        under each run's protocol, "mean ± std over seeds
+                                                        [interval]", and the paper's swap / reg_swap
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
 
+from swapbench.report.heatmap import load_reference
+
 SHORT = {"nb101/cifar10": "NB101 C10", "nb201/cifar10": "NB201 C10", "nb201/cifar100": "NB201 C100",
-         "nb201/ImageNet16-120": "NB201 IN16", "nb301/cifar10": "NB301 C10"}
+         "nb201/ImageNet16-120": "NB201 IN16", "nb301/cifar10": "NB301 C10",
+         **{f"tnb101_{kind}/{task}": f"TNB-{kind} {label}" for kind in ("micro", "macro")
+            for task, label in (("class_scene", "scene"), ("class_object", "object"), ("jigsaw", "jigsaw"),
+                                ("autoencoder", "autoenc."))}}
+
+REAL = ("nb101/cifar10", "nb201/cifar10", "nb201/cifar100", "nb201/ImageNet16-120", "nb301/cifar10")
+SCOPE = {"swap-official": REAL}  # the columns scripts/reproduce_fig4.sh runs under a protocol (default: all)
 
 
 def _cell(row: pd.Series) -> str:
@@ -36,10 +49,52 @@ def table(gaps: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def main(run_dir: str) -> int:
-    print(table(pd.read_csv(Path(run_dir) / "gaps.csv")))
-    return 0
+def _swap_cell(row: pd.Series) -> str:
+    text = f"{row.ours:.3f} ± {row.spearman_std:.3f} [{row.ours_lo:.3f}, {row.ours_hi:.3f}]"
+    return f"**{text}**" if row.reproduced else text
+
+
+def swap_table(run_dirs: list[str], reference: str) -> str:
+    """SWAP / reg-SWAP per Fig. 4 column (every column of the reference) and protocol, from several runs."""
+    frames = []
+    for run_dir in map(Path, run_dirs):
+        protocol = json.loads((run_dir / "run.json").read_text())["study"]["protocol"]
+        gaps = pd.read_csv(run_dir / "gaps.csv")
+        std = pd.read_csv(run_dir / "summary.csv")[["space", "task", "proxy", "spearman_std"]]
+        frames.append(gaps.merge(std, on=["space", "task", "proxy"]).assign(protocol=protocol))
+    rows = pd.concat(frames).query("proxy in ('swap', 'reg_swap')")
+    rows = rows.assign(column=rows.space + "/" + rows.task)
+    protocols = list(dict.fromkeys(rows.protocol))
+    heads = [(p, m) for p in protocols for m in ("swap", "reg_swap")]
+    paper = load_reference(reference).query("proxy in ('swap', 'reg_swap')")
+    paper = paper.assign(column=paper.space + "/" + paper.task).set_index(["column", "proxy"]).reference
+    present = set(rows.column) | {c for c, _ in paper.index}
+    columns = [c for c in SHORT if c in present] + sorted(present - set(SHORT))
+    key = ["column", "protocol", "proxy"]
+    cells = rows.drop_duplicates(key, keep="last").set_index(key)  # a later run's cell wins
+    lines = ["| column | " + " | ".join(f"{m}, `{p}`" for p, m in heads) + " | paper swap / reg_swap |",
+             "|---" * (len(heads) + 2) + "|"]
+    for column in columns:
+        row = [_swap_cell(cells.loc[(column, p, m)]) if (column, p, m) in cells.index
+               else "not run yet" if column in SCOPE.get(p, (column,)) else "—" for p, m in heads]
+        row.append(" / ".join(f"{paper[(column, m)]:.2f}" if (column, m) in paper.index else "—"
+                              for m in ("swap", "reg_swap")))
+        lines.append(f"| {SHORT.get(column, column)} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the README's Fig. 4 tables from stored studies")
+    parser.add_argument("run_dirs", nargs="+", help="study run directories (with gaps.csv)")
+    parser.add_argument("--swap", action="store_true", help="the SWAP rows table over several runs")
+    parser.add_argument("--reference", default="../shared/reference/paper_fig4_spearman.csv",
+                        help="the paper's values (for --swap)")
+    args = parser.parse_args()
+    if args.swap:
+        print(swap_table(args.run_dirs, args.reference))
+    else:
+        print(table(pd.read_csv(Path(args.run_dirs[0]) / "gaps.csv")))
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:2]))
+    main()

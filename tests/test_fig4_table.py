@@ -1,0 +1,51 @@
+"""bench.fig4_table: the README's Fig. 4 tables from stored gaps.csv / summary.csv / run.json."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from bench.fig4_table import swap_table, table
+
+
+def _run(tmp_path, name, protocol, rows):
+    run = tmp_path / name
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"study": {"protocol": protocol}}))
+    gaps = pd.DataFrame([dict(space=s, task=t, proxy=p, ours=v, ours_lo=lo, ours_hi=hi, n=200, seeds=5,
+                              reference=ref, reproduced=lo <= ref <= hi) for s, t, p, v, lo, hi, ref, _ in rows])
+    gaps.to_csv(run / "gaps.csv", index=False)
+    pd.DataFrame([dict(space=s, task=t, proxy=p, spearman_std=sd) for s, t, p, *_, sd in rows]).to_csv(
+        run / "summary.csv", index=False)
+    return str(run)
+
+
+def test_swap_table_cells_bold_scope_and_paper_values(tmp_path):
+    reference = tmp_path / "ref.csv"
+    reference.write_text("proxy,space,task,spearman\nswap,nb201,cifar10,0.76\nreg_swap,nb201,cifar10,0.87\n"
+                         "swap,tnb101_micro,jigsaw,0.43\nreg_swap,tnb101_micro,jigsaw,0.47\n")
+    paper = _run(tmp_path, "paper", "paper", [("nb201", "cifar10", "swap", 0.75, 0.71, 0.78, 0.76, 0.026),
+                                              ("nb201", "cifar10", "reg_swap", 0.81, 0.78, 0.83, 0.87, 0.022)])
+    official = _run(tmp_path, "official", "swap-official",
+                    [("nb201", "cifar10", "reg_swap", 0.884, 0.864, 0.898, 0.87, 0.013)])
+    lines = swap_table([paper, official], str(reference)).splitlines()
+    assert lines[0] == ("| column | swap, `paper` | reg_swap, `paper` | swap, `swap-official` | "
+                        "reg_swap, `swap-official` | paper swap / reg_swap |")
+    assert lines[2] == ("| NB201 C10 | **0.750 ± 0.026 [0.710, 0.780]** | 0.810 ± 0.022 [0.780, 0.830] | "
+                        "not run yet | **0.884 ± 0.013 [0.864, 0.898]** | 0.76 / 0.87 |")
+    # a TransNAS-Bench-101 column: outside swap-official's scope, so "—" there, not "not run yet"
+    assert lines[3] == "| TNB-micro jigsaw | not run yet | not run yet | — | — | 0.43 / 0.47 |"
+
+
+def test_every_metric_table_orders_by_mean_and_marks_undefined(tmp_path):
+    gaps = pd.DataFrame([
+        dict(space="nb201", task="cifar10", proxy="nwot", ours=0.8, ours_lo=0.7, ours_hi=0.9, reference=0.77,
+             reproduced=True),
+        dict(space="nb201", task="cifar10", proxy="num_lr", ours=float("nan"), ours_lo=float("nan"),
+             ours_hi=float("nan"), reference=0.07, reproduced=False),
+        dict(space="nb201", task="cifar10", proxy="plain", ours=-0.2, ours_lo=-0.3, ours_hi=-0.1,
+             reference=0.1, reproduced=False)])
+    assert table(gaps).splitlines() == [
+        "| metric | NB201 C10 |", "|---|---|", "| nwot | **0.80 [0.70, 0.90] / 0.77** |",
+        "| plain | -0.20 [-0.30, -0.10] / 0.10 |", "| num_lr | — / 0.07 |"]
