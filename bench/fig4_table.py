@@ -60,7 +60,7 @@ def swap_table(run_dirs: list[str], reference: str) -> str:
     for run_dir in map(Path, run_dirs):
         protocol = json.loads((run_dir / "run.json").read_text())["study"]["protocol"]
         gaps = pd.read_csv(run_dir / "gaps.csv")
-        std = pd.read_csv(run_dir / "summary.csv")[["space", "task", "proxy", "spearman_std"]]
+        std = pd.read_csv(run_dir / "summary.csv")[["space", "task", "proxy", "spearman_std", "input"]]
         frames.append(gaps.merge(std, on=["space", "task", "proxy"]).assign(protocol=protocol))
     rows = pd.concat(frames).query("proxy in ('swap', 'reg_swap')")
     rows = rows.assign(column=rows.space + "/" + rows.task)
@@ -79,7 +79,10 @@ def swap_table(run_dirs: list[str], reference: str) -> str:
                else "not run yet" if column in SCOPE.get(p, (column,)) else "—" for p, m in heads]
         row.append(" / ".join(f"{paper[(column, m)]:.2f}" if (column, m) in paper.index else "—"
                               for m in ("swap", "reg_swap")))
-        lines.append(f"| {SHORT.get(column, column)} | " + " | ".join(row) + " |")
+        label = SHORT.get(column, column)
+        if (rows[rows.column == column].input == "substitute").any():
+            label += " (substitute images)"
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
