@@ -29,6 +29,15 @@ REAL = ("nb101/cifar10", "nb201/cifar10", "nb201/cifar100", "nb201/ImageNet16-12
 SCOPE = {"swap-official": REAL}  # the columns scripts/reproduce_fig4.sh runs under a protocol (default: all)
 
 
+def _with_column(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(column=frame.space + "/" + frame.task)
+
+
+def _ordered(columns: set[str]) -> list[str]:
+    """Fig. 4's column order, then any other columns by name."""
+    return [c for c in SHORT if c in columns] + sorted(columns - set(SHORT))
+
+
 def _cell(row: pd.Series) -> str:
     paper = "—" if math.isnan(row.reference) else f"{row.reference:.2f}"
     if math.isnan(row.ours):
@@ -38,8 +47,8 @@ def _cell(row: pd.Series) -> str:
 
 
 def table(gaps: pd.DataFrame) -> str:
-    gaps = gaps.assign(column=gaps.space + "/" + gaps.task)
-    columns = [c for c in SHORT if c in set(gaps.column)] + sorted(set(gaps.column) - set(SHORT))
+    gaps = _with_column(gaps)
+    columns = _ordered(set(gaps.column))
     order = gaps.groupby("proxy").ours.mean().sort_values(ascending=False, na_position="last").index
     cells = gaps.set_index(["proxy", "column"])
     lines = ["| metric | " + " | ".join(SHORT.get(c, c) for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
@@ -62,14 +71,12 @@ def swap_table(run_dirs: list[str], reference: str) -> str:
         gaps = pd.read_csv(run_dir / "gaps.csv")
         std = pd.read_csv(run_dir / "summary.csv")[["space", "task", "proxy", "spearman_std", "input"]]
         frames.append(gaps.merge(std, on=["space", "task", "proxy"]).assign(protocol=protocol))
-    rows = pd.concat(frames).query("proxy in ('swap', 'reg_swap')")
-    rows = rows.assign(column=rows.space + "/" + rows.task)
+    rows = _with_column(pd.concat(frames).query("proxy in ('swap', 'reg_swap')"))
     protocols = list(dict.fromkeys(rows.protocol))
     heads = [(p, m) for p in protocols for m in ("swap", "reg_swap")]
     paper = load_reference(reference).query("proxy in ('swap', 'reg_swap')")
-    paper = paper.assign(column=paper.space + "/" + paper.task).set_index(["column", "proxy"]).reference
-    present = set(rows.column) | {c for c, _ in paper.index}
-    columns = [c for c in SHORT if c in present] + sorted(present - set(SHORT))
+    paper = _with_column(paper).set_index(["column", "proxy"]).reference
+    columns = _ordered(set(rows.column) | {c for c, _ in paper.index})
     key = ["column", "protocol", "proxy"]
     cells = rows.drop_duplicates(key, keep="last").set_index(key)  # a later run's cell wins
     lines = ["| column | " + " | ".join(f"{m}, `{p}`" for p, m in heads) + " | paper swap / reg_swap |",
