@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from swapbench.report.heatmap import load_reference
+from swapbench.study.stats import CEILING_NOTE
 
 SHORT = {"nb101/cifar10": "NB101 C10", "nb201/cifar10": "NB201 C10", "nb201/cifar100": "NB201 C100",
          "nb201/ImageNet16-120": "NB201 IN16", "nb301/cifar10": "NB301 C10",
@@ -58,9 +59,16 @@ def table(gaps: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+CEILING_MARK = "‡"
+CEILING_FOOTNOTE = (f"{CEILING_MARK} SWAP within 1 % of its ceiling (2^S distinct patterns at S images) for the "
+                    "share of architectures given: its ranking there rests on near-ties")
+
+
 def _swap_cell(row: pd.Series) -> str:
     text = f"{row.ours:.3f} ± {row.spearman_std:.3f} [{row.ours_lo:.3f}, {row.ours_hi:.3f}]"
-    return f"**{text}**" if row.reproduced else text
+    text = f"**{text}**" if row.reproduced else text
+    share = row.get("at_ceiling", float("nan"))
+    return f"{text} {CEILING_MARK} {100 * share:.0f} %" if share >= CEILING_NOTE else text  # NaN: no mark
 
 
 def swap_table(run_dirs: list[str], reference: str) -> str:
@@ -69,7 +77,8 @@ def swap_table(run_dirs: list[str], reference: str) -> str:
     for run_dir in map(Path, run_dirs):
         protocol = json.loads((run_dir / "run.json").read_text())["study"]["protocol"]
         gaps = pd.read_csv(run_dir / "gaps.csv")
-        std = pd.read_csv(run_dir / "summary.csv")[["space", "task", "proxy", "spearman_std", "input"]]
+        summary = pd.read_csv(run_dir / "summary.csv")
+        std = summary.reindex(columns=["space", "task", "proxy", "spearman_std", "input", "at_ceiling"])
         frames.append(gaps.merge(std, on=["space", "task", "proxy"]).assign(protocol=protocol))
     rows = _with_column(pd.concat(frames).query("proxy in ('swap', 'reg_swap')"))
     protocols = list(dict.fromkeys(rows.protocol))
@@ -90,6 +99,8 @@ def swap_table(run_dirs: list[str], reference: str) -> str:
         if (rows[rows.column == column].input == "substitute").any():
             label += " (substitute images)"
         lines.append(f"| {label} | " + " | ".join(row) + " |")
+    if any(CEILING_MARK in line for line in lines[2:]):
+        lines += ["", CEILING_FOOTNOTE]
     return "\n".join(lines)
 
 

@@ -170,7 +170,7 @@ def correlate(
     if download:
         download_for([(space, task, truth)], parse_proxies(proxies), data_dir)
     import swapbench.api as api
-    from swapbench.report.tables import interval_columns, rich_table
+    from swapbench.report.tables import rich_table, summary_view
 
     directory = out_dir or f"runs/{space}-{task}"
     result = api.correlate(
@@ -180,7 +180,7 @@ def correlate(
         exec_options=exec_options(backend, workers, threads, ray_address, workers_per_gpu), display=display(),
         command=command_line(), out=directory)
     title = f"{space} / {task}, protocol {protocol}: Spearman and Kendall over {len(parse_seeds(seeds))} seed(s)"
-    out.print(rich_table(interval_columns(result.summary.drop(columns=["space", "task"])), title))
+    out.print(rich_table(summary_view(result.summary.drop(columns=["space", "task"])), title))
     print_done(result, directory)
 
 

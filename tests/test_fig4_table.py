@@ -9,7 +9,7 @@ import pandas as pd
 from bench.fig4_table import swap_table, table
 
 
-def _run(tmp_path, name, protocol, rows):
+def _run(tmp_path, name, protocol, rows, at_ceiling=None):
     run = tmp_path / name
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"study": {"protocol": protocol}}))
@@ -17,7 +17,7 @@ def _run(tmp_path, name, protocol, rows):
                               reference=ref, reproduced=lo <= ref <= hi) for s, t, p, v, lo, hi, ref, _ in rows])
     gaps.to_csv(run / "gaps.csv", index=False)
     pd.DataFrame([dict(space=s, task=t, proxy=p, spearman_std=sd, input="substitute" if s == "tnb101_micro"
-                       else "real") for s, t, p, *_, sd in rows]).to_csv(
+                       else "real", at_ceiling=(at_ceiling or {}).get(p)) for s, t, p, *_, sd in rows]).to_csv(
         run / "summary.csv", index=False)
     return str(run)
 
@@ -29,17 +29,20 @@ def test_swap_table_cells_bold_scope_and_paper_values(tmp_path):
     paper = _run(tmp_path, "paper", "paper", [("nb201", "cifar10", "swap", 0.75, 0.71, 0.78, 0.76, 0.026),
                                               ("nb201", "cifar10", "reg_swap", 0.81, 0.78, 0.83, 0.87, 0.022)])
     official = _run(tmp_path, "official", "swap-official",
-                    [("nb201", "cifar10", "reg_swap", 0.884, 0.864, 0.898, 0.87, 0.013)])
+                    [("nb201", "cifar10", "swap", 0.55, 0.42, 0.65, 0.76, 0.02),
+                     ("nb201", "cifar10", "reg_swap", 0.884, 0.864, 0.898, 0.87, 0.013)], at_ceiling={"swap": 0.97})
     tnb = _run(tmp_path, "tnb", "paper", [("tnb101_micro", "class_scene", "swap", 0.589, 0.537, 0.632, 0.57, 0.052)])
     lines = swap_table([paper, official, tnb], str(reference)).splitlines()
     assert lines[0] == ("| column | swap, `paper` | reg_swap, `paper` | swap, `swap-official` | "
                         "reg_swap, `swap-official` | paper swap / reg_swap |")
     assert lines[2] == ("| NB201 C10 | **0.750 ± 0.026 [0.710, 0.780]** | 0.810 ± 0.022 [0.780, 0.830] | "
-                        "not run yet | **0.884 ± 0.013 [0.864, 0.898]** | 0.76 / 0.87 |")
+                        "0.550 ± 0.020 [0.420, 0.650] ‡ 97 % | **0.884 ± 0.013 [0.864, 0.898]** | 0.76 / 0.87 |")
     # TransNAS-Bench-101 columns: outside swap-official's scope, so "—" there, not "not run yet"; inputs named
     assert lines[3] == ("| TNB-micro scene (substitute images) | **0.589 ± 0.052 [0.537, 0.632]** | not run yet | "
                         "— | — | — / — |")
     assert lines[4] == "| TNB-micro jigsaw | not run yet | not run yet | — | — | 0.43 / 0.47 |"
+    # a cell whose SWAP mostly sits at its ceiling is marked, and the mark explained under the table
+    assert lines[-1].startswith("‡ SWAP within 1 % of its ceiling") and lines[-2] == ""
 
 
 def test_every_metric_table_orders_by_mean_and_marks_undefined(tmp_path):

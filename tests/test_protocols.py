@@ -131,3 +131,45 @@ def test_seed_mean_interval_is_narrower_than_one_seed():
     assert one["spearman_lo"] < one["spearman"] < one["spearman_hi"]
     assert summary["spearman_lo"] < summary["spearman_mean"] < summary["spearman_hi"]
     assert summary["spearman_hi"] - summary["spearman_lo"] < one["spearman_hi"] - one["spearman_lo"]
+
+
+# ---------------------------------------------------------------------------------------------
+# ceilings: a metric whose scores sit at the most it can give ranks by near-ties
+
+
+def test_ceiling_share_counts_scores_within_one_percent():
+    import pandas as pd
+
+    from swapbench.study.stats import ceiling_shares
+
+    scores = pd.DataFrame(dict(proxy=["m"] * 5 + ["n"] * 2, score=[100.0, 99.0, 98.9, 50.0, np.nan, 1.0, 2.0]))
+    # 100 and 99 are within 1 % of 100; 98.9 and 50 are not; NaN (not applicable) is left out
+    assert ceiling_shares(scores, {"m": 100.0, "n": None}) == {"m": 0.5}
+
+
+def test_pattern_metrics_know_their_ceilings():
+    from swapbench.proxies.registry import get_proxy
+
+    assert get_proxy("swap").ceiling_at(16) == 2.0**16  # 16 images: at most 65536 distinct unit patterns
+    assert get_proxy("std_patterns").ceiling_at(16) == 16.0  # one code per image
+    num_lr = get_proxy("num_lr")
+    assert num_lr.ceiling_at(64) == 64.0
+    assert num_lr.ceiling_at(64, num_lr.resolve_options({"variant": "tenas", "samples": 10})) == 30.0
+    assert get_proxy("reg_swap").ceiling_at(16) is None and get_proxy("synflow").ceiling_at(16) is None
+    assert np.isfinite(get_proxy("swap").ceiling_at(5000))
+
+
+def test_a_run_at_the_ceiling_says_so(synthetic_data_dir, tmp_path):
+    """Two images allow 4 sample-wise patterns and 2 per-image codes; every network with a few hundred
+    units reaches both, so every score is at the ceiling and the run flags it."""
+    import swapbench.api as api
+
+    result = api.correlate("nb201", "cifar10", ["swap", "std_patterns", "params"], n_archs=4, seeds=[0],
+                           batch_size=2, data_dir=str(synthetic_data_dir), cache=str(tmp_path / "c.sqlite"),
+                           out=tmp_path / "run")
+    assert set(result.scores.loc[result.scores["proxy"] == "swap", "score"]) == {4.0}
+    shares = result.summary.set_index("proxy")["at_ceiling"]
+    assert shares["swap"] == 1.0 and shares["std_patterns"] == 1.0 and np.isnan(shares["params"])
+    notices = result.meta["columns"][0]["notices"]
+    assert sum("of the metric's ceiling" in n for n in notices) == 2
+    assert "swap on nb201/cifar10: 100 % of the scores" in (tmp_path / "run" / "summary.md").read_text()

@@ -146,6 +146,8 @@ def tenas_count(net: nn.Module, images: torch.Tensor, ctx: ProxyContext, thin: b
     reference="Chen et al., ICLR 2021; VITA-Group/TENAS linear_region_counter.py",
     options={"variant": "batch", "samples": 1000, "sample_batches": 3, "crop": 3, "repeats": 3},
     choices={"variant": ("batch", "tenas", "tenas-full")},
+    # one code per sample: the batch, or the TE-NAS crops
+    ceiling=lambda batch_size, o: float(batch_size if o["variant"] == "batch" else o["samples"] * o["sample_batches"]),
     copy_net=False,  # the batch variant reads the shared forward; tenas-full copies the net itself
 )
 def num_lr(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,12 @@ class ProxySpec:
     data: str = "batch"  # "batch": real images; "shape": only the input shape; "none"
     options: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the allowed values of text options
+    # (batch size, resolved options) -> the largest score a network can reach: scores at it tie, so a run
+    # reports how many sit there (None: no reachable bound)
+    ceiling: Callable[[int, Mapping[str, Any]], float] | None = None
+
+    def ceiling_at(self, batch_size: int, options: Mapping[str, Any] | None = None) -> float | None:
+        return None if self.ceiling is None else float(self.ceiling(batch_size, options or self.options))
 
     def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The defaults with `overrides` applied, each checked against its default's type (and `choices`), so a

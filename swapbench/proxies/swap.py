@@ -168,6 +168,12 @@ _SWAP_OPTIONS = {"repeats": 1, "init": "gaussian"}
 _SWAP_CHOICES = {"init": ("gaussian", "default")}
 
 
+def pattern_ceiling(batch_size: int, options: object = None) -> float:
+    """Psi <= 2^S: S images give at most 2^S distinct unit patterns (the exponent is capped where a float
+    would overflow; no network gets near it)."""
+    return 2.0 ** min(batch_size, 1023)
+
+
 @proxy(
     "swap",
     description="sample-wise activation patterns: distinct post-ReLU unit patterns over the batch",
@@ -175,6 +181,7 @@ _SWAP_CHOICES = {"init": ("gaussian", "default")}
     options=dict(_SWAP_OPTIONS),
     choices=dict(_SWAP_CHOICES),
     copy_net=False,  # Psi runs on its own copy; Theta is an eval forward that restores the modes
+    ceiling=pattern_ceiling,
 )
 def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     return _psi(net, inputs, ctx)
@@ -187,6 +194,7 @@ def swap(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     options=dict(_SWAP_OPTIONS),
     choices=dict(_SWAP_CHOICES),
     copy_net=False,  # counted on the private copy SWAP's count uses, in the same forward
+    ceiling=lambda batch_size, options: float(batch_size),  # one code per sample
 )
 def std_patterns(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     """At most the batch size; the paper's Table 3 contrasts it with SWAP at several input sizes."""

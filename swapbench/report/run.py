@@ -22,10 +22,11 @@ import pandas as pd
 from swapbench.errors import SwapbenchError
 from swapbench.report.heatmap import compare, diff_limit, load_reference, order_by_mean, pivot, plot_heatmap
 from swapbench.report.scatter import scatter_figure
-from swapbench.report.tables import atomic_write, interval_columns, markdown_table, write_csv, write_json
+from swapbench.report.tables import atomic_write, markdown_table, summary_view, write_csv, write_json
 from swapbench.study.engine import StudyResult
 from swapbench.study.rundir import SCORES
-from swapbench.study.stats import correlation_table, summarise
+from swapbench.study.runner import at_ceiling
+from swapbench.study.stats import ceiling_notes, correlation_table, summarise
 
 WITHIN = 0.05  # the band the closing tables call "within"
 FIGURES = "figures"
@@ -90,7 +91,11 @@ def render(summary: pd.DataFrame, scores: pd.DataFrame, directory: Path, name: s
                   + ", ".join(f"{s}/{t}" for s, t in substitute.itertuples(index=False)) + ".", ""]
     if table.shape[1] > 1:
         lines += ["Rows and columns ordered by mean.", "", pivot_markdown(table), "## All cells", ""]
-    lines += [markdown_table(interval_columns(summary), 3)]
+    lines += [markdown_table(summary_view(summary), 3)]
+    notes = ceiling_notes(summary)
+    if notes:
+        lines += ["At the ceiling (`at_ceiling`: the share of scores within 1 % of the most a metric can give):", "",
+                  *[f"- {note}" for note in notes], ""]
     result: dict[str, Any] = {"files": []}
     if table.size > 1:
         heat_title = f"{name}: Spearman ρ ({seeds} seed(s); n per column: {archs.min()}–{archs.max()})"
@@ -157,6 +162,7 @@ def rerender_study(directory: Path, meta: dict[str, Any], reference: str | None 
         scores.insert(0, "task", config.get("task"))
         scores.insert(0, "space", config.get("space"))
     inputs = {c["column"]: c.get("input", "real") for c in meta.get("columns", [])}
+    settings = {c["column"]: (c.get("batch_size"), c.get("proxy_options")) for c in meta.get("columns", [])}
     if "data" in meta:
         inputs = {f"{scores['space'].iloc[0]}/{scores['task'].iloc[0]}": meta["data"].get("input", "real")}
     corrs, summaries = [], []
@@ -164,6 +170,7 @@ def rerender_study(directory: Path, meta: dict[str, Any], reference: str | None 
         draws: dict = {}
         corr = correlation_table(part.drop(columns=["space", "task"]), space, task, draws=draws)
         summary = summarise(corr, draws)
+        summary["at_ceiling"] = summary["proxy"].map(at_ceiling(part, *settings.get(f"{space}/{task}", (None, None))))
         summary["input"] = inputs.get(f"{space}/{task}", "real")
         corrs.append(corr)
         summaries.append(summary)

@@ -60,8 +60,15 @@ def interval_columns(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return out
 
 
+def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
+    """A summary as tables show it: intervals as text, and `at_ceiling` only where some metric has a ceiling."""
+    if "at_ceiling" in summary.columns and summary["at_ceiling"].isna().all():
+        summary = summary.drop(columns="at_ceiling")
+    return interval_columns(summary)
+
+
 def summary_markdown(summary: pd.DataFrame, title: str) -> str:
-    return f"# {title}\n\n" + markdown_table(interval_columns(summary))
+    return f"# {title}\n\n" + markdown_table(summary_view(summary))
 
 
 def rich_table(frame: pd.DataFrame, title: str, digits: int = 3) -> Table:

@@ -23,6 +23,7 @@ from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig, StudyConfig, column_configs, default_cache
 from swapbench.study.execute import execute_many
 from swapbench.study.runner import Plan, plan_run, results_frames, stored_seconds
+from swapbench.study.stats import ceiling_notes
 from swapbench.version import __version__
 
 
@@ -120,6 +121,12 @@ def run_study(study: StudyConfig, options: RunOptions | None = None, display: Di
         result = gather(plans, store, stats)
     finally:
         store.close()
+    for plan in plans:
+        column = result.summary[(result.summary["space"] == plan.space.name)
+                                & (result.summary["task"] == plan.config.task)]
+        for note in ceiling_notes(column):
+            plan.notices.append(note)  # kept in run.json with the column's other notices
+            display.notice(note)
     result.meta = run_metadata(study, plans, result, stats, command, options, kind)
     return result
 

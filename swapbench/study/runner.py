@@ -29,7 +29,7 @@ from swapbench.study.cache import ScoreCache
 from swapbench.study.config import CorrelateConfig, score_key, split_variant
 from swapbench.study.protocols import Protocol, get_protocol
 from swapbench.study.sampling import sample_indices
-from swapbench.study.stats import correlation_table, summarise
+from swapbench.study.stats import ceiling_shares, correlation_table, summarise
 
 Notify = Callable[[str], None]
 
@@ -278,11 +278,27 @@ def stored_seconds(plan: Plan, cache: ScoreCache) -> dict[str, dict[str, float]]
     return out
 
 
+def at_ceiling(scores: pd.DataFrame, batch_size: int | None, options: dict[str, dict[str, Any]] | None = None
+               ) -> dict[str, float]:
+    """Per scored metric with a ceiling: the share of `scores` at it (stats.ceiling_shares), for a column
+    scored at `batch_size` with the resolved `options` (per metric; the defaults where absent)."""
+    if batch_size is None:
+        return {}
+    bounds = {}
+    for name in scores["proxy"].unique():
+        try:
+            bounds[name] = metric_spec(name).ceiling_at(batch_size, (options or {}).get(name))
+        except SwapbenchError:  # a metric this version no longer has (a re-rendered old run)
+            continue
+    return ceiling_shares(scores, bounds)
+
+
 def results_frames(plan: Plan, cache: ScoreCache) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     scores = collect_scores(plan, cache)
     draws: dict = {}
     corr = correlation_table(scores, plan.space.name, plan.config.task, draws=draws)
     summary = summarise(corr, draws)
+    summary["at_ceiling"] = summary["proxy"].map(at_ceiling(scores, plan.batch_size, plan.options))
     summary["input"] = "substitute" if plan.images is not None and plan.images.substitute else "real"
     return scores, corr, summary
 

@@ -8,6 +8,8 @@ from scipy import stats
 
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
+CEILING_MARGIN = 0.01  # a score within 1 % of its metric's ceiling counts as at the ceiling
+CEILING_NOTE = 0.5  # a cell is flagged when at least this share of its scores sit at the ceiling
 
 
 def rank_correlations(scores: np.ndarray, accuracy: np.ndarray) -> tuple[float, float]:
@@ -102,3 +104,27 @@ def summarise(corr: pd.DataFrame, draws: Draws | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["space", "task", "proxy", "n", "seeds", "spearman_mean", "spearman_std",
                                        "spearman_lo", "spearman_hi", "kendall_mean", "kendall_std", "kendall_lo",
                                        "kendall_hi"])
+
+
+def ceiling_shares(scores: pd.DataFrame, bounds: dict[str, float | None]) -> dict[str, float]:
+    """Per metric with a ceiling (`bounds`: proxy -> largest reachable score): the share of its scores within
+    CEILING_MARGIN of it. Where most scores sit there, the ranking rests on near-ties, not on the networks
+    (SWAP at 16 images on networks with far more than 2^16 units)."""
+    out = {}
+    for proxy, group in scores.groupby("proxy", sort=False):
+        bound = bounds.get(proxy)
+        values = group["score"].dropna()
+        if bound is not None and len(values):
+            out[proxy] = float((values >= (1 - CEILING_MARGIN) * bound).mean())
+    return out
+
+
+def ceiling_notes(summary: pd.DataFrame) -> list[str]:
+    """One line per summary row whose metric mostly sits at its ceiling (the `at_ceiling` column)."""
+    if "at_ceiling" not in summary.columns:
+        return []
+    flagged = summary[summary["at_ceiling"].astype(float) >= CEILING_NOTE]
+    return [f"{r.proxy} on {r.space}/{r.task}: {100 * r.at_ceiling:.0f} % of the scores lie within "
+            f"{100 * CEILING_MARGIN:.0f} % of "
+            "the metric's ceiling, so its ranking there rests on near-ties (a larger batch raises the ceiling)"
+            for r in flagged.itertuples()]
