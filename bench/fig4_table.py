@@ -65,8 +65,10 @@ CEILING_FOOTNOTE = (f"{CEILING_MARK} SWAP within 1 % of its ceiling (2^S distinc
 
 
 def _swap_cell(row: pd.Series) -> str:
-    text = f"{row.ours:.3f} ± {row.spearman_std:.3f} [{row.ours_lo:.3f}, {row.ours_hi:.3f}]"
+    spread = f" ± {row.spearman_std:.3f}" if row.seeds > 1 else ""  # one seed has no spread to show
+    text = f"{row.ours:.3f}{spread} [{row.ours_lo:.3f}, {row.ours_hi:.3f}]"
     text = f"**{text}**" if row.reproduced else text
+    text += "" if row.seeds > 1 else " (1 seed)"
     share = row.get("at_ceiling", float("nan"))
     return f"{text} {CEILING_MARK} {100 * share:.0f} %" if share >= CEILING_NOTE else text  # NaN: no mark
 
