@@ -26,7 +26,7 @@ from swapbench.report.tables import atomic_write, markdown_table, summary_view, 
 from swapbench.study.engine import StudyResult
 from swapbench.study.rundir import SCORES
 from swapbench.study.runner import at_ceiling
-from swapbench.study.stats import ceiling_notes, correlation_table, summarise
+from swapbench.study.stats import CEILING_MARGIN, ceiling_notes, correlation_table, summarise
 
 WITHIN = 0.05  # the band the closing tables call "within"
 FIGURES = "figures"
@@ -94,7 +94,8 @@ def render(summary: pd.DataFrame, scores: pd.DataFrame, directory: Path, name: s
     lines += [markdown_table(summary_view(summary), 3)]
     notes = ceiling_notes(summary)
     if notes:
-        lines += ["At the ceiling (`at_ceiling`: the share of scores within 1 % of the most a metric can give):", "",
+        lines += [f"At the ceiling (`at_ceiling`: the share of scores within {100 * CEILING_MARGIN:.0f} % of the most "
+                  "a metric can give):", "",
                   *[f"- {note}" for note in notes], ""]
     result: dict[str, Any] = {"files": []}
     if table.size > 1:
