@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from swapbench.report.heatmap import load_reference
-from swapbench.study.stats import CEILING_NOTE
+from swapbench.study.stats import CEILING_MARGIN, CEILING_NOTE
 
 SHORT = {"nb101/cifar10": "NB101 C10", "nb201/cifar10": "NB201 C10", "nb201/cifar100": "NB201 C100",
          "nb201/ImageNet16-120": "NB201 IN16", "nb301/cifar10": "NB301 C10",
@@ -60,15 +60,14 @@ def table(gaps: pd.DataFrame) -> str:
 
 
 CEILING_MARK = "‡"
-CEILING_FOOTNOTE = (f"{CEILING_MARK} SWAP within 1 % of its ceiling (2^S distinct patterns at S images) for the "
-                    "share of architectures given: its ranking there rests on near-ties")
+CEILING_FOOTNOTE = (f"{CEILING_MARK} SWAP within {100 * CEILING_MARGIN:.0f} % of its ceiling (2^S distinct "
+                    "patterns at S images) for the share of architectures given: its ranking there rests on near-ties")
 
 
 def _swap_cell(row: pd.Series) -> str:
-    spread = f" ± {row.spearman_std:.3f}" if row.seeds > 1 else ""  # one seed has no spread to show
+    spread, after = (f" ± {row.spearman_std:.3f}", "") if row.seeds > 1 else ("", " (1 seed)")  # no spread of one
     text = f"{row.ours:.3f}{spread} [{row.ours_lo:.3f}, {row.ours_hi:.3f}]"
-    text = f"**{text}**" if row.reproduced else text
-    text += "" if row.seeds > 1 else " (1 seed)"
+    text = (f"**{text}**" if row.reproduced else text) + after
     share = row.get("at_ceiling", float("nan"))
     return f"{text} {CEILING_MARK} {100 * share:.0f} %" if share >= CEILING_NOTE else text  # NaN: no mark
 
