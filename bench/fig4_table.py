@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from swapbench.report.heatmap import load_reference
+from swapbench.report.run import WITHIN
 from swapbench.study.stats import CEILING_MARGIN, CEILING_NOTE
 
 SHORT = {"nb101/cifar10": "NB101 C10", "nb201/cifar10": "NB201 C10", "nb201/cifar100": "NB201 C100",
@@ -72,6 +73,22 @@ def _swap_cell(row: pd.Series) -> str:
     return f"{text} {CEILING_MARK} {100 * share:.0f} %" if share >= CEILING_NOTE else text  # NaN: no mark
 
 
+def swap_counts(cells: pd.DataFrame) -> list[str]:
+    """Per protocol, how many paper cells lie inside our interval and within ±WITHIN, on the real-image columns
+    and on TransNAS-Bench-101 apart (the README's text quotes these counts)."""
+    cells = cells.dropna(subset=["ours", "reference"])
+    lines = []
+    for protocol, group in cells.groupby("protocol", sort=False):
+        parts = []
+        for name, part in (("NB101/NB201/NB301", group[group.column.isin(REAL)]),
+                           ("TransNAS-Bench-101", group[~group.column.isin(REAL)])):
+            if len(part):
+                parts.append(f"{name} {int(part.reproduced.sum())} of {len(part)} reproduced, "
+                             f"{int(((part.ours - part.reference).abs() <= WITHIN).sum())} within ±{WITHIN}")
+        lines.append(f"`{protocol}`: " + "; ".join(parts) + ".")
+    return lines
+
+
 def swap_table(run_dirs: list[str], reference: str) -> str:
     """SWAP / reg-SWAP per Fig. 4 column (every column of the reference) and protocol, from several runs."""
     frames = []
@@ -102,6 +119,7 @@ def swap_table(run_dirs: list[str], reference: str) -> str:
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     if any(CEILING_MARK in line for line in lines[2:]):
         lines += ["", CEILING_FOOTNOTE]
+    lines += ["", *swap_counts(cells.reset_index())]
     return "\n".join(lines)
 
 
