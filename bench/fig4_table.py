@@ -84,7 +84,7 @@ def swap_counts(cells: pd.DataFrame) -> list[str]:
                            ("TransNAS-Bench-101", group[~group.column.isin(REAL)])):
             if len(part):
                 parts.append(f"{name} {int(part.reproduced.sum())} of {len(part)} reproduced, "
-                             f"{int(((part.ours - part.reference).abs() <= WITHIN).sum())} within ±{WITHIN}")
+                             f"{int((part.abs_diff <= WITHIN).sum())} within ±{WITHIN}")
         lines.append(f"`{protocol}`: " + "; ".join(parts) + ".")
     return lines
 

@@ -14,7 +14,8 @@ def _run(tmp_path, name, protocol, rows, at_ceiling=None, seeds=5):
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"study": {"protocol": protocol}}))
     gaps = pd.DataFrame([dict(space=s, task=t, proxy=p, ours=v, ours_lo=lo, ours_hi=hi, n=200, seeds=seeds,
-                              reference=ref, reproduced=lo <= ref <= hi) for s, t, p, v, lo, hi, ref, _ in rows])
+                              reference=ref, abs_diff=abs(v - ref), reproduced=lo <= ref <= hi)
+                         for s, t, p, v, lo, hi, ref, _ in rows])
     gaps.to_csv(run / "gaps.csv", index=False)
     pd.DataFrame([dict(space=s, task=t, proxy=p, spearman_std=sd, input="substitute" if s == "tnb101_micro"
                        else "real", at_ceiling=(at_ceiling or {}).get(p)) for s, t, p, *_, sd in rows]).to_csv(
