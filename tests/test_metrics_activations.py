@@ -166,6 +166,10 @@ def test_epe_nas_formula_and_quirks():
     # > 100 classes: scores divided by the class size, the one-sample class skipped, pairwise mean
     a, b = s0 / 2, s1 / 3
     assert epe_score(jac, labels, 120) == pytest.approx(2 * abs(a - b) / 2, rel=1e-12)
+    # > 100 classes with a single class of two samples and the rest singletons (a jigsaw batch of 1000
+    # permutation ids): only one class is scored, and the mean of its self-differences is exactly 0
+    assert epe_score(jac, np.array([7, 7, 1, 2, 3, 4]), 1000) == 0.0
+    assert epe_score(jac, np.array([7, 7, 1, 1, 3, 4]), 1000) != 0.0
     onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), 3).float()
     x = torch.randn(6, 1, 2, 3)
     assert score("epe_nas", Square(), x, onehot) == score("epe_nas", Square(), x, torch.as_tensor(labels))

@@ -10,7 +10,8 @@ from swapbench.data.benchmarks import load_json
 from swapbench.errors import EncodingError, SwapbenchError
 from swapbench.nn.counting import executed_counts
 from swapbench.spaces import get_space
-from swapbench.spaces.nb301 import Genotype, build_darts_search_network, to_genotype
+from swapbench.spaces.darts import SwapCellNetwork
+from swapbench.spaces.nb301 import Genotype, to_genotype
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,12 +106,12 @@ def test_forward_and_random_arch():
 
 def test_swap_search_network():
     skip = [("skip_connect", 0), ("skip_connect", 1)] * 4
-    net = build_darts_search_network(Genotype(skip, [2, 3, 4, 5], skip, [2, 3, 4, 5]))
+    net = SwapCellNetwork(Genotype(skip, [2, 3, 4, 5], skip, [2, 3, 4, 5]))
     # one reduction cell at C=6: two ReLU-conv-BN preprocessors (3->6), 8 factorized reductions, Linear(24, 10)
     assert sum(p.numel() for p in net.parameters()) == 2 * (18 + 12) + 8 * (2 * 18 + 12) + 250 == 694
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 24)  # pooled features, as the original returns
     with_none = [("none", 0), ("sep_conv_3x3", 1)] * 4
-    net = build_darts_search_network(Genotype(with_none, [2, 3, 4, 5], with_none, [2, 3, 4, 5]), logits=True)
+    net = SwapCellNetwork(Genotype(with_none, [2, 3, 4, 5], with_none, [2, 3, 4, 5]), logits=True)
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    deeper = build_darts_search_network(SPACE.parse(GENO), c=16, layers=5)
+    deeper = SwapCellNetwork(to_genotype(SPACE.parse(GENO)), c=16, layers=5)
     assert deeper.cells[0].pre0[1].in_channels == 16 and deeper(torch.randn(1, 16, 32, 32)).shape == (1, 256)

@@ -27,7 +27,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from swapbench.errors import EncodingError, SwapbenchError
@@ -36,11 +35,11 @@ from swapbench.spaces.base import SearchSpace, TaskInfo, literal
 from swapbench.spaces.nb301 import (
     CONCAT,
     NODES,
+    CellStackNetwork,
     DartsCells,
     Genotype,
     _check_cell,
     _genotype_fields,
-    build_cells,
 )
 from swapbench.spaces.nb301 import OPS as NB301_OPS
 
@@ -95,45 +94,26 @@ class AuxiliaryHead(nn.Module):
         self.classifier = nn.Linear(768, num_classes)
 
 
-class DartsNetwork(nn.Module):
+class DartsNetwork(CellStackNetwork):
     """DARTS' NetworkCIFAR without drop-path (no training here): stem, `layers` cells, pool, classifier."""
 
     def __init__(self, genotype: Genotype, num_classes: int = 10, c: int = 36, layers: int = 20,
                  stem_multiplier: int = 3, auxiliary: bool = False):
-        super().__init__()
-        c_stem = stem_multiplier * c
-        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-        self.cells, c_out = build_cells(genotype, c_stem, c, layers, affine=True, pool_bn=False)
-        if auxiliary:
-            aux_channels = 4 * c * (4 if layers >= 3 else 1)  # output of the cell at 2 * layers // 3 (two reductions)
-            self.auxiliary_head = AuxiliaryHead(aux_channels, num_classes)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_out, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        return self.classifier(torch.flatten(self.pool(s1), 1))
+        aux_channels = 4 * c * (4 if layers >= 3 else 1)  # output of the cell at 2 * layers // 3 (two reductions)
+        super().__init__(genotype, num_classes, c, layers, stem_multiplier=stem_multiplier, affine=True,
+                         pool_bn=False,
+                         auxiliary=(lambda: AuxiliaryHead(aux_channels, num_classes)) if auxiliary else None)
 
 
-class SwapCellNetwork(nn.Module):
-    """The official SWAP scoring network: the image feeds the cells directly (C must be 3), the classifier
-    runs, and `forward` returns the pooled features (what the original returns)."""
+class SwapCellNetwork(CellStackNetwork):
+    """The official SWAP scoring network (pym1024/SWAP `Network(C, num_classes, layers, genotype)`): no stem,
+    the image feeds the cells directly (C must be the image's channels, 3); `forward` returns the pooled
+    features, what the original returns, unless `logits=True`; the classifier runs either way."""
 
-    def __init__(self, genotype: Genotype, num_classes: int = 10, c: int = 3, layers: int = 1):
-        super().__init__()
-        self.cells, c_out = build_cells(genotype, c, c, layers, affine=True, pool_bn=False)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_out, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s0 = s1 = x
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        features = torch.flatten(self.pool(s1), 1)
-        self.classifier(features)  # executed (counted in Θ) but not returned, as in the official code
-        return features
+    def __init__(self, genotype: Genotype, num_classes: int = 10, c: int = 3, layers: int = 1,
+                 logits: bool = False):
+        super().__init__(genotype, num_classes, c, layers, stem_multiplier=0, affine=True, pool_bn=False,
+                         features=not logits)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ Encodings understood by `parse`:
 
 The canonical key is the compact form. `build` gives the network NAS-Bench-Suite-Zero scored (NASLib's
 DARTS evaluation net with C=32, 8 cells, no auxiliary head, cell ops with affine-less BatchNorms and a
-BatchNorm after pooling). `DartsSearchNetwork` / `build_darts_search_network` is the small stem-less net
-the official SWAP code scores DARTS genotypes with (`Network(C=3, num_classes=10, layers=1)`).
+BatchNorm after pooling). `CellStackNetwork` is the network family both this space and the DARTS spaces
+build (spaces/darts.py adds the DARTS evaluation network and the official SWAP code's stem-less one).
 """
 
 from __future__ import annotations
@@ -279,55 +279,48 @@ def build_cells(genotype: Genotype, c_in: int, c: int, layers: int, affine: bool
     return cells, c_p
 
 
-class NB301Network(nn.Module):
-    """NASLib's NB301 graph as NAS-Bench-Suite-Zero built it: C=32, 8 cells (N N R N N R N N), no aux head."""
+class CellStackNetwork(nn.Module):
+    """A DARTS-style network from a genotype: [stem ->] cell stack -> global average pool -> classifier.
 
-    def __init__(self, arch: Arch, num_classes: int = 10, c: int = 32, layers: int = 8, stem_multiplier: int = 3):
-        super().__init__()
-        genotype = to_genotype(arch)
-        c_stem = stem_multiplier * c
-        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-        self.cells, c_out = build_cells(genotype, c_stem, c, layers, affine=False, pool_bn=True)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_out, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        return self.classifier(torch.flatten(self.pool(s1), 1))
-
-
-class DartsSearchNetwork(nn.Module):
-    """The stem-less DARTS network of the official SWAP code, `Network(C, num_classes, layers, genotype)`.
-
-    The image feeds the first cell directly (so C must equal the image channels, 3); cells at
-    layers//3 and 2*layers//3 reduce (with layers=1 the only cell is a reduction cell). Ops use affine
-    BatchNorms and no BatchNorm after pooling; 'none' is allowed. Like the original, `forward` returns the
-    pooled features unless `logits=True` (the classifier exists either way).
+    `stem_multiplier=0` drops the stem, so the image feeds the first cell (C must then equal the image's
+    channels), as in the official SWAP code's network. `features=True` makes `forward` return the pooled
+    features; the classifier still runs, as in that code, so it counts among the executed parameters (Θ).
+    `auxiliary(channels)`, when given, builds a head that is kept but never run (DARTS' auxiliary classifier);
+    it is built between the cells and the classifier, the order (and so the initialisation) of DARTS' code.
     """
 
-    def __init__(self, genotype: Genotype, c: int = 3, num_classes: int = 10, layers: int = 1,
-                 logits: bool = False):
+    def __init__(self, genotype: Genotype, num_classes: int, c: int, layers: int, *, stem_multiplier: int,
+                 affine: bool, pool_bn: bool, features: bool = False,
+                 auxiliary: Callable[[], nn.Module] | None = None):
         super().__init__()
-        self.logits = logits
-        self.cells, c_out = build_cells(genotype, c, c, layers, affine=True, pool_bn=False)
+        self.return_features = features
+        c_in = c
+        if stem_multiplier:
+            c_in = stem_multiplier * c
+            self.stem = nn.Sequential(nn.Conv2d(3, c_in, 3, padding=1, bias=False), nn.BatchNorm2d(c_in))
+        self.cells, c_out = build_cells(genotype, c_in, c, layers, affine=affine, pool_bn=pool_bn)
+        if auxiliary is not None:
+            self.auxiliary_head = auxiliary()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_out, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s0 = s1 = x
+        stem = getattr(self, "stem", None)  # absent, not None, on stem-less nets: their module tree has no stem
+        s0 = s1 = x if stem is None else stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
-        features = torch.flatten(self.pool(s1), 1)
-        return self.classifier(features) if self.logits else features
+        pooled = torch.flatten(self.pool(s1), 1)
+        logits = self.classifier(pooled)
+        return pooled if self.return_features else logits
 
 
-def build_darts_search_network(arch: Arch | Genotype, c: int = 3, layers: int = 1, num_classes: int = 10,
-                               logits: bool = False) -> DartsSearchNetwork:
-    """SWAP's DARTS scoring network; `arch` is an NB301 architecture or a Genotype (which may use 'none')."""
-    genotype = arch if isinstance(arch, Genotype) else to_genotype(arch)
-    return DartsSearchNetwork(genotype, c=c, num_classes=num_classes, layers=layers, logits=logits).train()
+class NB301Network(CellStackNetwork):
+    """NASLib's NB301 graph as NAS-Bench-Suite-Zero built it: C=32, 8 cells (N N R N N R N N), no aux head,
+    cell ops with affine-less BatchNorms and a BatchNorm after pooling."""
+
+    def __init__(self, arch: Arch, num_classes: int = 10, c: int = 32, layers: int = 8, stem_multiplier: int = 3):
+        super().__init__(to_genotype(arch), num_classes, c, layers, stem_multiplier=stem_multiplier, affine=False,
+                         pool_bn=True)
 
 
 # ---------------------------------------------------------------------------------------------
