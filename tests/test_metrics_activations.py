@@ -170,6 +170,9 @@ def test_epe_nas_formula_and_quirks():
     # permutation ids): only one class is scored, and the mean of its self-differences is exactly 0
     assert epe_score(jac, np.array([7, 7, 1, 2, 3, 4]), 1000) == 0.0
     assert epe_score(jac, np.array([7, 7, 1, 1, 3, 4]), 1000) != 0.0
+    # ... and with no repeated label no class is scored: the reference divides by zero and scores NaN
+    assert math.isnan(epe_score(jac, np.arange(6), 1000))
+    assert epe_score(jac, np.arange(6), 10) == pytest.approx(6 * math.log(1 + 1e-5), rel=1e-9)
     onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), 3).float()
     x = torch.randn(6, 1, 2, 3)
     assert score("epe_nas", Square(), x, onehot) == score("epe_nas", Square(), x, torch.as_tensor(labels))

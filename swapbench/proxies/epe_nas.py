@@ -5,9 +5,10 @@ R_c = corrcoef(J_c) and s_c = sum_ij log(|R_c,ij| + k), k = 1e-5, divided by len
 C <= 100: S = sum_c |s_c|; C > 100: S = sum_c sum_c' |s_c - s_c'| / (#classes scored).
 2-D (soft) targets are arg-maxed. Any error gives NaN (-> -1e8).
 
-Reference quirk kept: a class with one sample has a scalar correlation of 1.0; it adds log(1 + k) ~ 1e-5
+Reference quirks kept: a class with one sample has a scalar correlation of 1.0; it adds log(1 + k) ~ 1e-5
 when C <= 100, but when C > 100 NASLib's division by len() of that scalar raises and the class is
-skipped (not counted among the classes scored).
+skipped (not counted among the classes scored). So with C > 100 a batch without a repeated label scores
+NaN (the reference divides by zero classes), and one with a single repeated label scores exactly 0.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def epe_score(jac: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
     if n_classes <= 100:
         return float(sum(abs(v) for v in values))
     if not values:
-        return 0.0
+        return math.nan  # every class a single sample: the reference divides by zero classes and fails
     return float(sum(abs(a - b) for a in values for b in values) / len(values))
 
 
