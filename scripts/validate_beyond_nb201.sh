@@ -16,5 +16,6 @@ run() {
 }
 run nb101 cifar10 params,flops,l2_norm,synflow,snip,grad_norm,jacov,grasp,fisher,plain,epe_nas
 run nb301 cifar10 params,flops,l2_norm,synflow,snip,grad_norm,jacov,grasp,fisher,plain,epe_nas
-run tnb101_micro class_scene params,flops,l2_norm,nwot,snip,grad_norm,jacov
+run tnb101_micro class_scene params,flops,l2_norm,nwot,snip,grad_norm,jacov,grasp,fisher,plain,epe_nas
+# the macro column's grasp, fisher, plain and epe_nas (about 5 CPU-hours at 200 archs) are not run yet
 run tnb101_macro class_scene params,flops,l2_norm,nwot,snip,grad_norm,jacov
