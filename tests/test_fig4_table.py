@@ -62,3 +62,34 @@ def test_every_metric_table_orders_by_mean_and_marks_undefined(tmp_path):
     assert table(gaps).splitlines() == [
         "| metric | NB201 C10 |", "|---|---|", "| nwot | **0.80 [0.70, 0.90] / 0.77** |",
         "| plain | -0.20 [-0.30, -0.10] / 0.10 |", "| num_lr | — / 0.07 |"]
+
+
+def test_gap_sources_split_a_gap_into_fidelity_sample_and_rest(synthetic_data_dir):
+    """Ours equal to the stored scores: fidelity 0, the rest of the gap is the sample and the remainder; ours
+    reversed: fidelity is -2x the stored ranking; failure values and archs outside the table drop out."""
+    from scipy.stats import spearmanr
+
+    from bench.fig4_gap_sources import column_sources
+    from swapbench.data.benchmarks import load_truth
+    from swapbench.spaces import get_space
+
+    table = load_truth(get_space("nb201"), "cifar10", synthetic_data_dir)
+    stored, acc = table.stored["params"], table.accuracy
+    keys = table.keys[:12]
+    rows = [dict(space="nb201", task="cifar10", seed=0, arch=k, proxy=p, score=s * table.stored[p][i],
+                 accuracy=acc[i])
+            for i, k in enumerate(keys) for p, s in (("params", 1.0), ("snip", -1.0))]
+    rows.append(dict(space="nb201", task="cifar10", seed=0, arch=keys[0], proxy="fisher", score=-1e8,
+                     accuracy=acc[0]))
+    out = {r["metric"]: r for r in column_sources(pd.DataFrame(rows), "nb201", "cifar10",
+                                                   {"params": 0.5}, synthetic_data_dir)}
+    sub = spearmanr(stored[:12], acc[:12]).statistic
+    full = spearmanr(stored, acc).statistic
+    p = out["params"]
+    assert (p["n_scored"], p["n_overlap"], p["n_table"]) == (12, 12, len(table))
+    assert p["fidelity"] == 0 and abs(p["sample"] - (sub - full)) < 1e-12 and abs(p["rest"] - (full - 0.5)) < 1e-12
+    assert p["stored_all_lo"] <= full <= p["stored_all_hi"]
+    # ours on snip are the negation of the stored snip scores
+    s_sub = spearmanr(table.stored["snip"][:12], acc[:12]).statistic
+    assert abs(out["snip"]["fidelity"] + 2 * s_sub) < 1e-12 and pd.isna(out["snip"]["rest"])  # no paper value
+    assert pd.isna(out["fisher"]["ours"])  # its one score is the failure value
