@@ -122,6 +122,25 @@ def display():
 CACHE_HELP = "score cache shared by every command (default: $SWAPBENCH_CACHE, else runs/cache.sqlite)"
 DOWNLOAD_HELP = "first fetch the data the run needs and the data dir lacks (from $SWAPBENCH_MIRROR when set)"
 
+# Options that mean the same in every command that takes them: defined once, so a help text or a bound
+# cannot drift between commands.
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda")
+DATA_DIR = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)")
+CACHE = typer.Option(None, "--cache", help=CACHE_HELP)
+THREADS = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)")
+WORKERS = typer.Option(None, "--workers", min=1, help=WORKERS_HELP)
+WORKERS_PER_GPU = typer.Option(None, "--workers-per-gpu", min=1, help=WPG_HELP)
+BACKEND = typer.Option(None, "--backend", help=BACKEND_HELP)
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)")
+DOWNLOAD = typer.Option(False, "--download", help=DOWNLOAD_HELP)
+BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)")
+# the evolutionary search's settings (paper Algorithm 1), shared by `search` and `ablation size-control`
+POPULATION = typer.Option(20, "--population", min=2, help="population size P")
+CYCLES = typer.Option(20, "--cycles", min=1, help="search cycles C")
+MUTATION_TIMES = typer.Option(5, "--mutation-times", min=1, help="mutated children per cycle")
+CROSSOVER_PROB = typer.Option(0.5, "--crossover-prob", min=0.0, max=1.0, help="chance per cycle that the parent is "
+                              "the better child of a crossover of the two best candidates")
+
 
 def download_for(columns: list[tuple[str, str, str | None]], proxies: list[str], data_dir: str | None) -> None:
     """--download: fetch what the (space, task, truth) columns read and the data dir cannot serve."""
@@ -155,16 +174,16 @@ def correlate(
     truth: str = typer.Option(None, "--truth", help="ground truth: nbsz (default), a built-in name, or a CSV"),
     arch_column: str = typer.Option(None, "--arch-column", help="architecture column of a truth CSV"),
     acc_column: str = typer.Option(None, "--acc-column", help="accuracy column of a truth CSV"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
+    device: str = DEVICE,
+    data_dir: str = DATA_DIR,
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/SPACE-TASK)"),
-    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
-    workers_per_gpu: int = typer.Option(None, "--workers-per-gpu", min=1, help=WPG_HELP),
-    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
-    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
-    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
+    cache: str = CACHE,
+    threads: int = THREADS,
+    workers_per_gpu: int = WORKERS_PER_GPU,
+    workers: int = WORKERS,
+    backend: str = BACKEND,
+    ray_address: str = RAY_ADDRESS,
+    download: bool = DOWNLOAD,
 ) -> None:
     """Score sampled architectures and correlate the scores with ground-truth accuracy."""
     if download:
@@ -205,13 +224,13 @@ def study(
                                                     "else runs/cache.sqlite)"),
     reference: str = typer.Option(None, "--reference", help="reference CSV (proxy,space,task,spearman) to diff"),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda (default: the config's)"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
-    workers_per_gpu: int = typer.Option(None, "--workers-per-gpu", min=1, help=WPG_HELP),
-    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
-    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)"),
-    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
+    data_dir: str = DATA_DIR,
+    threads: int = THREADS,
+    workers_per_gpu: int = WORKERS_PER_GPU,
+    workers: int = WORKERS,
+    backend: str = BACKEND,
+    ray_address: str = RAY_ADDRESS,
+    download: bool = DOWNLOAD,
 ) -> None:
     """Run a whole study (columns x metrics x seeds) from a TOML config: tables, heatmap, diff vs reference."""
     import swapbench.api as api
@@ -245,10 +264,10 @@ def regress(
     cache: str = typer.Option(None, "--cache", help="reuse this score cache (default: a fresh one, so changed "
                                                     "metric code is noticed)"),
     out_dir: str = typer.Option(None, "--out", help="keep the rerun's outputs here (default: a temp dir)"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
-    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+    data_dir: str = DATA_DIR,
+    threads: int = THREADS,
+    workers: int = WORKERS,
+    backend: str = BACKEND,
     protocol: str = typer.Option(None, "--protocol", help="rerun under this protocol instead of the stored one"),
 ) -> None:
     """Rerun a stored study and exit 1 if any cell moved beyond the tolerance (0 if none did)."""
@@ -277,13 +296,13 @@ def validate(
     n_archs: int = typer.Option(1000, "--n-archs", min=3, help="architectures (capped at the table)"),
     seed: int = typer.Option(0, "--seed", min=0, help="seed of the sample, the batches and the inits"),
     protocol: str = typer.Option("nbsz", "--protocol", help=PROTOCOL_HELP),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir (default: see `data status`)"),
+    device: str = DEVICE,
+    data_dir: str = DATA_DIR,
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/validate-SPACE-TASK)"),
-    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
-    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+    cache: str = CACHE,
+    threads: int = THREADS,
+    workers: int = WORKERS,
+    backend: str = BACKEND,
 ) -> None:
     """Our metrics against the scores NAS-Bench-Suite-Zero stores for the same architectures."""
     import swapbench.api as api
@@ -501,13 +520,13 @@ def ablation_input_size(
     sigma: float = typer.Option(None, "--sigma", help="reg-SWAP sigma (default: the space's)"),
     form: str = typer.Option("paper", "--form", help="regulariser form: paper or code"),
     truth: str = typer.Option(None, "--truth", help="ground truth (default: nb201-200ep-test for nb201, else nbsz)"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    device: str = DEVICE,
+    data_dir: str = DATA_DIR,
     out_dir: str = typer.Option("runs/ablation-input-size", "--out", help="output dir"),
-    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
-    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+    cache: str = CACHE,
+    threads: int = THREADS,
+    workers: int = WORKERS,
+    backend: str = BACKEND,
 ) -> None:
     """Table 3: standard activation patterns |A| vs SWAP vs reg-SWAP at several input sizes."""
     import swapbench.api as api
@@ -539,13 +558,13 @@ def ablation_regularisation(
     sigmas: str = typer.Option(None, "--sigmas", help="sigma values, millions of params"),
     forms: str = typer.Option("paper,code", "--forms", help="regulariser forms: paper, code or both"),
     truth: str = typer.Option(None, "--truth", help="ground truth (default: nb201-200ep-test for nb201, else nbsz)"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    device: str = DEVICE,
+    data_dir: str = DATA_DIR,
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-reg-SPACE)"),
-    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (per worker)"),
-    workers: int = typer.Option(None, "--workers", min=1, help=WORKERS_HELP),
-    backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
+    cache: str = CACHE,
+    threads: int = THREADS,
+    workers: int = WORKERS,
+    backend: str = BACKEND,
 ) -> None:
     """Tables 4-6: Spearman of reg-SWAP over a (mu, sigma) grid on disjoint groups, and the size histogram."""
     import swapbench.api as api
@@ -581,26 +600,24 @@ def search(
     sigma: float = typer.Option(None, "--sigma", min=0.0, help="reg_swap sigma (default: the space's)"),
     option: list[str] = typer.Option([], "--option", help="metric option METRIC.KEY=VALUE (repeatable)"),
     seeds: str = typer.Option("0", "--seeds", help="one search per seed, e.g. 0-4"),
-    population: int = typer.Option(20, "--population", min=2, help="population size P"),
-    cycles: int = typer.Option(20, "--cycles", min=1, help="search cycles C"),
+    population: int = POPULATION,
+    cycles: int = CYCLES,
     sample_size: int = typer.Option(None, "--sample-size", min=2, help="tournament size S (default: P // 2)"),
-    mutation_times: int = typer.Option(5, "--mutation-times", min=1, help="mutated children per cycle"),
-    crossover_prob: float = typer.Option(0.5, "--crossover-prob", min=0.0, max=1.0,
-                                         help="chance per cycle that the parent is the "
-                                         "better child of a crossover of the two best candidates"),
+    mutation_times: int = MUTATION_TIMES,
+    crossover_prob: float = CROSSOVER_PROB,
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="also random search with the same "
                                   "number of distinct evaluations"),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)"),
+    batch_size: int = BATCH_SIZE,
     protocol: str = typer.Option("paper", "--protocol", help=PROTOCOL_HELP),
     batch_policy: str = typer.Option(None, "--batch-policy", help="fixed, per-arch or first (default: the protocol's)"),
     repeats: int = typer.Option(None, "--repeats", min=1, help="repeats of metrics that average over re-inits (swap)"),
     truth: str = typer.Option(None, "--truth", help="accuracy of the found archs (default: nb201-200ep-test on "
                               "nb201, else nbsz when present)"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    device: str = DEVICE,
+    data_dir: str = DATA_DIR,
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/search-SPACE-TASK-METRIC)"),
-    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
+    cache: str = CACHE,
+    threads: int = THREADS,
 ) -> None:
     """SWAP-NAS evolutionary search (paper Algorithm 1) with a training-free fitness, resumable."""
     import swapbench.api as api
@@ -632,20 +649,19 @@ def ablation_size_control(
     mus: str = typer.Option(None, "--mus", help="mu = sigma grid (default: darts-swap 0.5..2.5 step 0.4; "
                             "nb201 0.2..1.4 step 0.3)"),
     seeds: str = typer.Option("0-4", "--seeds", help="one search per seed at every mu"),
-    population: int = typer.Option(20, "--population", min=2, help="population size P"),
-    cycles: int = typer.Option(20, "--cycles", min=1, help="search cycles C"),
-    mutation_times: int = typer.Option(5, "--mutation-times", min=1, help="mutated children per cycle"),
-    crossover_prob: float = typer.Option(0.5, "--crossover-prob", min=0.0, max=1.0,
-                                         help="crossover probability per cycle"),
+    population: int = POPULATION,
+    cycles: int = CYCLES,
+    mutation_times: int = MUTATION_TIMES,
+    crossover_prob: float = CROSSOVER_PROB,
     form: str = typer.Option("paper", "--form", help="regulariser form: paper or code"),
     n_random: int = typer.Option(1000, "--n-random", min=3, help="random models for the size histogram"),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)"),
+    batch_size: int = BATCH_SIZE,
     repeats: int = typer.Option(None, "--repeats", min=1, help="swap repeats (default: the metric's, 1)"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    data_dir: str = typer.Option(None, "--data-dir", help="benchmark data dir"),
+    device: str = DEVICE,
+    data_dir: str = DATA_DIR,
     out_dir: str = typer.Option(None, "--out", help="output dir (default: runs/ablation-size-control-SPACE)"),
-    cache: str = typer.Option(None, "--cache", help=CACHE_HELP),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch"),
+    cache: str = CACHE,
+    threads: int = THREADS,
 ) -> None:
     """Fig. 5: the size of the architecture SWAP-NAS finds against reg-SWAP's mu = sigma."""
     import swapbench.api as api
