@@ -44,6 +44,10 @@ def test_eight_ops_with_none_and_both_encodings():
         DARTS.parse(key.replace(f"(0, {NONE})", "(0, 8)", 1))
     with pytest.raises(EncodingError, match="reduce_concat"):
         DARTS.parse(V2.replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=[2, 3]"))
+    with pytest.raises(EncodingError, match="op 'conv_9x9' is not in the DARTS space"):
+        DARTS.parse(V2.replace("dil_conv_3x3", "conv_9x9"))
+    with pytest.raises(EncodingError, match=r"DARTS encoding .*\(ops 0..7\)"):
+        DARTS.parse("[1, 2, 3]")
 
 
 def test_nb301_keys_mean_the_same_architecture(any_data_dir):

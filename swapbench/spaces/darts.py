@@ -25,21 +25,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from pathlib import Path
 
 from torch import nn
 
-from swapbench.errors import EncodingError, SwapbenchError
+from swapbench.errors import SwapbenchError
 from swapbench.spaces import register_space
-from swapbench.spaces.base import SearchSpace, TaskInfo, literal
+from swapbench.spaces.base import SearchSpace, TaskInfo
 from swapbench.spaces.nb301 import (
     CONCAT,
     NODES,
     CellStackNetwork,
     DartsCells,
     Genotype,
-    _check_cell,
-    _genotype_fields,
+    cells_from_genotype,
 )
 from swapbench.spaces.nb301 import OPS as NB301_OPS
 
@@ -53,23 +51,7 @@ Arch = tuple[Pairs, Pairs]
 
 
 def from_genotype(text: str) -> Arch:
-    fields = _genotype_fields(text)
-    cells = []
-    for which in ("normal", "reduce"):
-        if which not in fields:
-            raise EncodingError(f"malformed DARTS genotype {text!r}: missing '{which}'")
-        concat = fields.get(f"{which}_concat", CONCAT)
-        if not isinstance(concat, (list, tuple, range)) or tuple(concat) != CONCAT:
-            raise EncodingError(f"DARTS genotype {text!r}: {which}_concat must be [2, 3, 4, 5]")
-        pairs = []
-        for item in fields[which]:  # type: ignore[union-attr]
-            if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)):
-                raise EncodingError(f"malformed DARTS genotype {text!r}: bad edge {item!r}")
-            if item[0] not in OP_INDEX:
-                raise EncodingError(f"DARTS genotype {text!r}: unknown op {item[0]!r} (ops: {', '.join(OPS)})")
-            pairs.append((item[1], OP_INDEX[item[0]]))
-        cells.append(_check_cell(pairs, text, which, len(OPS), "DARTS"))
-    return cells[0], cells[1]
+    return cells_from_genotype(text, OPS, "DARTS")
 
 
 def to_genotype(arch: Arch) -> Genotype:
@@ -122,23 +104,12 @@ class SwapCellNetwork(CellStackNetwork):
 class DartsSpace(DartsCells, SearchSpace):
     n_ops = len(OPS)  # the NB301 ops and `none`
     genotype = staticmethod(to_genotype)
+    from_genotype = staticmethod(from_genotype)
+    label = "DARTS"
     network: str = "eval"  # eval (DARTS CIFAR evaluation network) or swap (official SWAP one-cell network)
     channels: int = 36
     layers: int = 20
     auxiliary: bool = False
-
-    def parse(self, key: str, data_dir: Path | None = None) -> Arch:
-        text = str(key).strip()
-        if text.startswith("Genotype"):
-            return from_genotype(text)
-        value = literal(text, "DARTS")
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise EncodingError(
-                f"malformed DARTS encoding {key!r}: expected [[8 (input, op) pairs], [8 pairs]] (ops 0..7, 7 = none) "
-                "or a DARTS Genotype(...) string"
-            )
-        return (_check_cell(value[0], text, "normal", len(OPS), "DARTS"),
-                _check_cell(value[1], text, "reduce", len(OPS), "DARTS"))
 
     def canonical_key(self, arch: Arch) -> str:
         return str([list(arch[0]), list(arch[1])])

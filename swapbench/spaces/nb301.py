@@ -87,26 +87,33 @@ def _genotype_fields(text: str) -> dict[str, object]:
     return fields
 
 
-def from_genotype(text: str) -> Arch:
+def cells_from_genotype(text: str, ops: tuple[str, ...], label: str) -> Arch:
+    """A DARTS Genotype(...) string as two cells of (input, op index) pairs over the op table `ops` of the
+    space named `label`; both cells must concatenate nodes 2-5, as every space here builds them."""
+    index = {name: i for i, name in enumerate(ops)}
     fields = _genotype_fields(text)
     cells = []
     for which in ("normal", "reduce"):
         if which not in fields:
             raise EncodingError(f"malformed DARTS genotype {text!r}: missing '{which}'")
         concat = fields.get(f"{which}_concat", CONCAT)
-        if tuple(concat) != CONCAT:  # type: ignore[arg-type]
-            raise EncodingError(f"DARTS genotype {text!r}: {which}_concat must be [2, 3, 4, 5] in NB301")
+        if not isinstance(concat, (list, tuple, range)) or tuple(concat) != CONCAT:
+            raise EncodingError(f"DARTS genotype {text!r}: {which}_concat must be [2, 3, 4, 5] in {label}")
         pairs = []
         for item in fields[which]:  # type: ignore[union-attr]
             if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)):
                 raise EncodingError(f"malformed DARTS genotype {text!r}: bad edge {item!r}")
-            if item[0] not in OP_INDEX:
+            if item[0] not in index:
                 raise EncodingError(
-                    f"DARTS genotype {text!r}: op {item[0]!r} is not in the NB301 space ({', '.join(OPS)})"
+                    f"DARTS genotype {text!r}: op {item[0]!r} is not in the {label} space ({', '.join(ops)})"
                 )
-            pairs.append((item[1], OP_INDEX[item[0]]))
-        cells.append(_check_cell(pairs, text, which))
+            pairs.append((item[1], index[item[0]]))
+        cells.append(_check_cell(pairs, text, which, len(ops), label))
     return cells[0], cells[1]
+
+
+def from_genotype(text: str) -> Arch:
+    return cells_from_genotype(text, OPS, "NB301")
 
 
 def to_genotype(arch: Arch) -> Genotype:
@@ -332,6 +339,22 @@ class DartsCells:
 
     n_ops: ClassVar[int]
     genotype: ClassVar[Callable[[Arch], Genotype]]
+    from_genotype: ClassVar[Callable[[str], Arch]]
+    label: ClassVar[str]  # the space's name in error messages
+
+    def parse(self, key: str, data_dir: Path | None = None) -> Arch:
+        """[[8 (input, op) pairs], [8 pairs]] (NB-SZ's compact form) or a DARTS Genotype(...) string."""
+        text = str(key).strip()
+        if text.startswith("Genotype"):
+            return type(self).from_genotype(text)
+        value = literal(text, self.label)
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise EncodingError(
+                f"malformed {self.label} encoding {key!r}: expected [[8 (input, op) pairs], [8 pairs]] "
+                f"(ops 0..{self.n_ops - 1}) or a DARTS Genotype(...) string"
+            )
+        return (_check_cell(value[0], text, "normal", self.n_ops, self.label),
+                _check_cell(value[1], text, "reduce", self.n_ops, self.label))
 
     def random_arch(self, rng: np.random.Generator) -> Arch:
         """Per node: two distinct inputs among its predecessors and an op each (DARTS / NB301 sampling)."""
@@ -350,18 +373,8 @@ class DartsCells:
 class NB301Space(DartsCells, SearchSpace):
     n_ops = len(OPS)
     genotype = staticmethod(to_genotype)
-
-    def parse(self, key: str, data_dir: Path | None = None) -> Arch:
-        text = str(key).strip()
-        if text.startswith("Genotype"):
-            return from_genotype(text)
-        value = literal(text, "NB301")
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise EncodingError(
-                f"malformed NB301 encoding {key!r}: expected [[8 (input, op) pairs], [8 pairs]] or a DARTS "
-                "Genotype(...) string"
-            )
-        return _check_cell(value[0], text, "normal"), _check_cell(value[1], text, "reduce")
+    from_genotype = staticmethod(from_genotype)
+    label = "NB301"
 
     def canonical_key(self, arch: Arch) -> str:
         return to_compact_str(arch)
