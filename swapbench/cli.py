@@ -707,7 +707,8 @@ def _usage_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every way out is an exit code: 0 done, 1 a regression found, 2 bad input or an unusable
-    file (one line on stderr, no traceback), 130 Ctrl-C, 143 SIGTERM (scores kept, re-run to resume)."""
+    file (one line on stderr, no traceback), 3 a worker process died (killed by the OS), 130 Ctrl-C,
+    143 SIGTERM (for 3, 130 and 143: scores kept, re-run to resume)."""
     for sig in _SIGNAL_EXIT:
         signal.signal(sig, _on_signal)
     code: int = 0

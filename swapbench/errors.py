@@ -28,6 +28,13 @@ class Interrupted(SwapbenchError):
         self.exit_code = exit_code
 
 
+class WorkerLost(SwapbenchError):
+    """A worker process ended without handing back its result (exit 3): the OS killed it, most often for
+    lack of memory. Not bad input; every score handed back before is kept, so a re-run resumes."""
+
+    exit_code = 3
+
+
 class NotApplicable(SwapbenchError):
     """A metric whose definition does not apply to a network (e.g. zen on a net without global pooling).
     The harness records NaN for it, which the reports show as an empty cell, instead of failing a study."""

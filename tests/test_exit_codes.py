@@ -177,3 +177,40 @@ def test_signal_keeps_scores_and_resumes(sig, code, extra, tmp_path, synthetic_d
     # one process scores in sample order; parallel workers may have finished a later chunk first
     assert done and int(done[1]) + int(done[2]) == 3 and (int(done[2]) == 3 or extra)
     assert int(done[2]) >= 1 or kept < 4
+
+
+@pytest.mark.slow
+def test_worker_killed_exits_3_in_one_line_and_resumes(tmp_path, synthetic_data_dir):
+    """A worker process killed from outside (as the OS kills one out of memory): exit 3, one line that names
+    the column and says how to resume, no worker left behind, and every score handed back before is kept."""
+    cache = tmp_path / "cache.sqlite"
+    first = _first_archs(synthetic_data_dir, 3)
+    args = ["correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "300",
+            "--seeds", "0", "--batch-size", "16", "--threads", "1", "--workers", "2", "--out", str(tmp_path / "out"),
+            "--cache", str(cache), "--data-dir", str(synthetic_data_dir)]
+    proc = subprocess.Popen([sys.executable, "-m", "swapbench.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ), start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not first <= _cached_archs(cache) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True,
+                             text=True).stdout.split()
+    assert len(workers) == 2
+    os.kill(int(workers[0]), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in stderr and len(errors) == 1 and stderr.strip().splitlines()[-1] == errors[0]
+    assert errors[0].startswith("error: a worker process died while scoring nb201/cifar10 seed 0")
+    assert "fewer --workers" in stderr and "re-run the same command to resume" in stderr
+    deadline, leftover = time.monotonic() + 15, ["?"]
+    while leftover and time.monotonic() < deadline:  # the other worker is ended too
+        time.sleep(0.5)
+        leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert leftover == []
+    kept = _cache_count(cache)
+    assert kept >= 3
+    again = swapbench(*[a if a != "300" else "3" for a in args])
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"computed (\d+) scores, reused (\d+) from the cache", again.stdout)

@@ -13,13 +13,14 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from swapbench.device import release_memory
-from swapbench.errors import SwapbenchError
+from swapbench.errors import SwapbenchError, WorkerLost
 from swapbench.study.config import CorrelateConfig
 from swapbench.study.runner import Plan, plan_run, run_batch, score_arch
 
@@ -203,7 +204,14 @@ def _run_processes(configs: list[CorrelateConfig], jobs: list[Job], workers: int
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 job = pending.pop(future)
-                on_result(job, future.result())
+                try:
+                    scores = future.result()
+                except BrokenProcessPool:
+                    config = configs[job.plan]
+                    raise WorkerLost(f"a worker process died while scoring {config.space}/{config.task} seed "
+                                     f"{job.seed} (the OS killed it, most often for lack of memory: try fewer "
+                                     "--workers)") from None
+                on_result(job, scores)
                 for nxt in _take(queue, 1):
                     pending[pool.submit(_worker_job, configs[nxt.plan], nxt.seed, nxt.items)] = nxt
     except BaseException:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from swapbench.device import set_deterministic
-from swapbench.errors import Interrupted
+from swapbench.errors import Interrupted, WorkerLost
 from swapbench.study.backends import ExecOptions, Job, run_jobs
 from swapbench.study.cache import ScoreCache
 from swapbench.study.runner import Plan
@@ -79,6 +79,10 @@ def execute_many(plans: list[Plan], cache: ScoreCache, options: ExecOptions | No
         computed = sum(s["computed"] for s in per_plan)
         raise Interrupted(f"interrupted; {computed} score(s) computed in this run are kept in {cache.path} "
                           "(with every earlier one); re-run the same command to resume") from None
+    except WorkerLost as exc:
+        computed = sum(s["computed"] for s in per_plan)
+        raise WorkerLost(f"{exc}; {computed} score(s) computed in this run are kept in {cache.path} (with every "
+                         "earlier one); re-run the same command to resume") from None
     return dict(per_plan=per_plan, wall_seconds=time.perf_counter() - start, backend=backend)
 
 
