@@ -133,10 +133,11 @@ def _first_archs(data_dir, n: int) -> set[str]:
     return {plan.space.canonical_key(plan.truth.archs[row]) for row in plan.samples[0]}
 
 
-def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, int]:
+def _start_run(tmp_path, data_dir, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, list[str]]:
+    """Start a 300-arch correlate run and return once the first 3 sampled architectures are in its cache: with
+    --workers, chunks of the sample are scored side by side and finish in any order, so a later chunk may be
+    stored first."""
     cache = tmp_path / "cache.sqlite"
-    # signalled once the first 3 sampled architectures are scored: with --workers, chunks of the sample are
-    # scored side by side and finish in any order, so a later chunk may be stored first
     first = _first_archs(data_dir, 3)
     args = ["correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "300",
             "--seeds", "0", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "out"),
@@ -147,9 +148,24 @@ def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) ->
     while not first <= _cached_archs(cache) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
+    return proc, args
+
+
+def _session_left(proc: subprocess.Popen, seconds: float = 15) -> list[str]:
+    """Processes of the run's session still alive after up to `seconds` (multiprocessing's resource tracker
+    leaves just after the parent)."""
+    deadline, leftover = time.monotonic() + seconds, ["?"]
+    while leftover and time.monotonic() < deadline:
+        time.sleep(0.5)
+        leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    return leftover
+
+
+def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, int]:
+    proc, _ = _start_run(tmp_path, data_dir, extra)
     os.kill(proc.pid, sig)
     _, stderr = proc.communicate(timeout=120)
-    return proc, stderr, _cache_count(cache)
+    return proc, stderr, _cache_count(tmp_path / "cache.sqlite")
 
 
 @pytest.mark.slow
@@ -162,12 +178,8 @@ def test_signal_keeps_scores_and_resumes(sig, code, extra, tmp_path, synthetic_d
     assert "Traceback" not in stderr
     assert "error: interrupted;" in stderr and "re-run" in stderr
     assert kept >= 3
-    if extra:  # no worker outlives the run (multiprocessing's resource tracker leaves just after the parent)
-        deadline, leftover = time.monotonic() + 15, ["?"]
-        while leftover and time.monotonic() < deadline:
-            time.sleep(0.5)
-            leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        assert leftover == []
+    if extra:  # no worker outlives the run
+        assert _session_left(proc) == []
     # the first 3 of the 300-arch sample are the 3-arch sample: a re-run with --n-archs 3 reuses them all
     again = swapbench("correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "3",
                       "--seeds", "0", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "out"),
@@ -184,16 +196,7 @@ def test_worker_killed_exits_3_in_one_line_and_resumes(tmp_path, synthetic_data_
     """A worker process killed from outside (as the OS kills one out of memory): exit 3, one line that names
     the column and says how to resume, no worker left behind, and every score handed back before is kept."""
     cache = tmp_path / "cache.sqlite"
-    first = _first_archs(synthetic_data_dir, 3)
-    args = ["correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "300",
-            "--seeds", "0", "--batch-size", "16", "--threads", "1", "--workers", "2", "--out", str(tmp_path / "out"),
-            "--cache", str(cache), "--data-dir", str(synthetic_data_dir)]
-    proc = subprocess.Popen([sys.executable, "-m", "swapbench.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ), start_new_session=True)
-    deadline = time.monotonic() + 240
-    while not first <= _cached_archs(cache) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()
+    proc, args = _start_run(tmp_path, synthetic_data_dir, ("--workers", "2"))
     workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True,
                              text=True).stdout.split()
     assert len(workers) == 2
@@ -204,11 +207,7 @@ def test_worker_killed_exits_3_in_one_line_and_resumes(tmp_path, synthetic_data_
     assert "Traceback" not in stderr and len(errors) == 1 and stderr.strip().splitlines()[-1] == errors[0]
     assert errors[0].startswith("error: a worker process died while scoring nb201/cifar10 seed 0")
     assert "fewer --workers" in stderr and "re-run the same command to resume" in stderr
-    deadline, leftover = time.monotonic() + 15, ["?"]
-    while leftover and time.monotonic() < deadline:  # the other worker is ended too
-        time.sleep(0.5)
-        leftover = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert leftover == []
+    assert _session_left(proc) == []  # the other worker is ended too
     kept = _cache_count(cache)
     assert kept >= 3
     again = swapbench(*[a if a != "300" else "3" for a in args])
