@@ -27,7 +27,7 @@ SHORT = {"nb101/cifar10": "NB101 C10", "nb201/cifar10": "NB201 C10", "nb201/cifa
             for task, label in (("class_scene", "scene"), ("class_object", "object"), ("jigsaw", "jigsaw"),
                                 ("autoencoder", "autoenc."))}}
 
-REAL = ("nb101/cifar10", "nb201/cifar10", "nb201/cifar100", "nb201/ImageNet16-120", "nb301/cifar10")
+REAL = tuple(label for label in SHORT if not label.startswith("tnb101"))  # the real-image columns
 SCOPE = {"swap-official": REAL}  # the columns scripts/reproduce_fig4.sh runs under a protocol (default: all)
 
 

@@ -15,9 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SWAPBENCH=swapbench; [ -x .venv/bin/swapbench ] && SWAPBENCH=.venv/bin/swapbench
 REFERENCE=../shared/reference/paper_fig4_spearman.csv
-REAL=nb101/cifar10,nb201/cifar10,nb201/cifar100,nb201/ImageNet16-120,nb301/cifar10
-TNB=tnb101_micro/class_scene,tnb101_micro/class_object,tnb101_micro/jigsaw,tnb101_micro/autoencoder
-TNB=$TNB,tnb101_macro/class_scene,tnb101_macro/class_object,tnb101_macro/jigsaw,tnb101_macro/autoencoder
+REAL=nb101,nb201,nb301            # --columns takes spaces: every column of these spaces in the config
+TNB=tnb101_micro,tnb101_macro
 stages=(); extra=()
 while [ $# -gt 0 ]; do
   if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi

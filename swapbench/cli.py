@@ -216,7 +216,7 @@ def study(
     config: str = typer.Argument(..., help="study config (TOML), e.g. configs/fig4.toml"),
     limit_archs: int = typer.Option(None, "--limit-archs", min=3, help="first N sampled archs per seed (quick runs)"),
     seeds: str = typer.Option(None, "--seeds", help="override the config's seeds, e.g. 0 or 0-4"),
-    columns: str = typer.Option(None, "--columns", help="run only these columns, e.g. nb201/cifar10,nb101/cifar10"),
+    columns: str = typer.Option(None, "--columns", help="run only these columns or spaces, e.g. nb201/cifar10,nb101"),
     proxies: str = typer.Option(None, "--proxies", help="run only these of the config's metrics, e.g. swap,reg_swap"),
     protocol: str = typer.Option(None, "--protocol", help=PROTOCOL_HELP + " (default: the config's, else paper)"),
     out_dir: str = typer.Option(None, "--out", help="output dir (default: the config's `out`, or runs/study-NAME)"),

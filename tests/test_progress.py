@@ -8,7 +8,7 @@ import time
 from rich.console import Console
 from rich.progress import Progress
 
-from swapbench.report.progress import PlainProgress, make_progress
+from swapbench.report.progress import ConsoleDisplay, PlainProgress, make_progress
 
 
 def test_plain_lines_at_the_interval_with_rate_and_eta():
@@ -45,3 +45,20 @@ def test_terminal_gets_a_slowly_refreshed_rich_bar_and_a_file_gets_lines():
     assert isinstance(bar, Progress)
     assert bar.live.refresh_per_second <= 4
     assert isinstance(make_progress(Console(file=io.StringIO())), PlainProgress)
+
+
+def test_overall_rate_leaves_out_every_columns_cached_count():
+    stream = io.StringIO()
+    console = Console(file=stream)  # not a terminal: plain lines
+    with ConsoleDisplay(console).track(["a/x", "b/y"], [100, 100]) as advance:
+        advance(0, 90)  # the engine first reports each column's cached count, then computes
+        advance(1, 90)
+        for _ in range(4):
+            time.sleep(0.1)
+            advance(0, 1)
+    overall = [line for line in stream.getvalue().splitlines() if "all columns" in line][-1]
+    assert "184/200 (92%)" in overall
+    rate = float(overall.split(", ")[1].removesuffix("/s"))
+    assert 4 < rate < 20  # 4 archs in ~0.4 s; counting the second column's 90 would give > 200/s
+    eta = overall.rsplit("ETA ", 1)[1]
+    assert eta != "?" and int(eta.split(":")[1]) == 0 and int(eta.split(":")[2]) >= 1  # 16 left at ~10/s

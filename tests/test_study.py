@@ -20,7 +20,7 @@ from swapbench.errors import SwapbenchError
 from swapbench.proxies.registry import PROXIES
 from swapbench.report.heatmap import compare, order_by_mean, pivot
 from swapbench.study.cache import ScoreCache
-from swapbench.study.config import StudyConfig, load_study
+from swapbench.study.config import StudyConfig, load_study, select_columns
 from swapbench.study.regress import moved_cells
 from swapbench.study.stats import correlation_table
 
@@ -83,6 +83,18 @@ def test_config_validation(tmp_path):
     ]:
         with pytest.raises(SwapbenchError, match=needle):
             StudyConfig.from_dict(bad)
+
+
+def test_columns_by_name_or_space():
+    fig4 = load_study(ROOT / "configs" / "fig4.toml")
+    labels = [c.label for c in select_columns(fig4, "nb301/cifar10,nb101,tnb101_macro/jigsaw").columns]
+    assert labels == ["nb101/cifar10", "nb301/cifar10", "tnb101_macro/jigsaw"]  # the config's order
+    assert [c.label for c in select_columns(fig4, "nb201").columns] == [
+        "nb201/cifar10", "nb201/cifar100", "nb201/ImageNet16-120"]
+    assert len(select_columns(fig4, "tnb101_micro, tnb101_macro").columns) == 8
+    assert select_columns(fig4, None) is fig4
+    with pytest.raises(SwapbenchError, match="not in study 'fig4'.*or a space: nb101, nb201"):
+        select_columns(fig4, "nb201,darts")
 
 
 def test_bad_study_input_is_one_line(tmp_path, synthetic_data_dir):

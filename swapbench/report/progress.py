@@ -40,7 +40,7 @@ class _Task:
     description: str
     total: int
     done: int = 0
-    resumed: int = 0  # the first step's count: not part of the rate
+    resumed: int = 0  # finished before this run (`resume`, or an advance-only caller's first step): not rate
     started: float = field(default_factory=time.monotonic)
     rate_from: float = 0.0
     finished: float | None = None  # when done reached total: the rate and elapsed time stop there
@@ -87,6 +87,16 @@ class PlainProgress:
             t.done += int(advance)
             if t.done >= t.total and t.finished is None:
                 t.finished = time.monotonic()
+
+    def resume(self, task: int, done: int) -> None:
+        """Count `done` items that were finished before this run (a cache's): shown, never part of the rate."""
+        with self._lock:
+            t = self.tasks[task]
+            t.done += int(done)
+            t.resumed += int(done)
+            if t.first_step:
+                t.rate_from = time.monotonic()
+                t.first_step = False
 
     def update(self, task: int, total: float | None = None, **_: Any) -> None:
         with self._lock:
@@ -162,10 +172,16 @@ class ConsoleDisplay:
             overall = bar.add_task("[bold]all columns", total=sum(totals)) if len(labels) > 1 else None
             jobs = [bar.add_task(label, total=total) for label, total in zip(labels, totals, strict=True)]
 
+            reported = set()  # columns whose cached count (the engine's first call for each) has come
+
             def advance(index: int, k: int) -> None:
-                bar.advance(jobs[index], k)
+                step = bar.advance
+                if index not in reported:
+                    reported.add(index)
+                    step = getattr(bar, "resume", bar.advance)  # rich's bar has no rate to protect
+                step(jobs[index], k)
                 if overall is not None:
-                    bar.advance(overall, k)
+                    step(overall, k)
 
             yield advance
 

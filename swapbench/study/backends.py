@@ -162,8 +162,10 @@ def _worker_configs(plans: list[Plan]) -> list[CorrelateConfig]:
 
 
 def run_jobs(plans: list[Plan], jobs: list[Job], options: ExecOptions,
-             on_result: Callable[[Job, list[Score]], None]) -> dict[str, Any]:
-    """Run every job on the chosen backend; `on_result` is called in this process as each finishes."""
+             on_result: Callable[[Job, list[Score]], None],
+             notice: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every job on the chosen backend; `on_result` is called in this process as each finishes, `notice`
+    with what the user should know mid-run (a lost worker and the smaller pool that goes on)."""
     options.check()
     if not jobs:
         return dict(backend=options.backend, workers=0, threads=torch.get_num_threads())
@@ -178,16 +180,45 @@ def run_jobs(plans: list[Plan], jobs: list[Job], options: ExecOptions,
         return dict(backend="local", workers=1, threads=torch.get_num_threads())
     threads = options.resolved_threads(workers)
     configs = _worker_configs(plans)
+    info = dict(backend=options.backend, workers=workers, threads=threads)
     if options.backend == "process":
-        _run_processes(configs, jobs, workers, threads, device_type, on_result)
+        info.update(_run_processes(configs, jobs, workers, threads, device_type, on_result, notice))
     else:
         _run_ray(configs, jobs, workers, threads, device_type, options.ray_address, on_result,
                  options.workers_per_gpu)
-    return dict(backend=options.backend, workers=workers, threads=threads)
+    return info
 
 
 def _run_processes(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int,
-                   device_type: str, on_result: Callable[[Job, list[Score]], None]) -> None:
+                   device_type: str, on_result: Callable[[Job, list[Score]], None],
+                   notice: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Run the jobs on a pool of `workers` processes. When the OS kills a worker (most often for lack of
+    memory: each holds its own network, batch and activations) the unfinished jobs go on in a pool of half
+    as many workers; only a loss at one worker ends the run (WorkerLost, exit 3). Returns the workers in
+    use at the end and how many pools were lost."""
+    todo, lost = list(jobs), 0
+    while True:
+        broken = _process_pool_pass(configs, todo, workers, threads, device_type, on_result)
+        if broken is None:
+            return dict(workers_at_end=workers, pools_lost=lost)
+        job, todo = broken
+        config = configs[job.plan]
+        where = f"{config.space}/{config.task} seed {job.seed}"
+        if workers == 1:
+            raise WorkerLost(f"a worker process died while scoring {where} (the OS killed it, most often for lack "
+                             "of memory: try fewer --workers, or a machine with more memory)")
+        lost, workers = lost + 1, workers // 2
+        if notice is not None:
+            notice(f"a worker process died while scoring {where} (the OS killed it, most often for lack of "
+                   f"memory); going on with {workers} worker{'s' if workers > 1 else ''}, "
+                   f"{sum(j.size for j in todo)} arch(s) of jobs left")
+
+
+def _process_pool_pass(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int,
+                       device_type: str, on_result: Callable[[Job, list[Score]], None]
+                       ) -> tuple[Job, list[Job]] | None:
+    """One pool over `jobs`: None when all are handed back, else (the job whose worker died, every job not
+    handed back) once the pool broke."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
@@ -195,33 +226,47 @@ def _run_processes(configs: list[CorrelateConfig], jobs: list[Job], workers: int
     gpus = torch.cuda.device_count() if device_type == "cuda" else 0
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_process,
                                initargs=(threads, counter, gpus))
+    broken = None
     try:
         pending = {}
         queue = iter(jobs)
         for job in _take(queue, 2 * workers):  # a short queue: an interrupt loses little work
             pending[pool.submit(_worker_job, configs[job.plan], job.seed, job.items)] = job
-        while pending:
+        while pending and broken is None:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 job = pending.pop(future)
                 try:
                     scores = future.result()
                 except BrokenProcessPool:
-                    config = configs[job.plan]
-                    raise WorkerLost(f"a worker process died while scoring {config.space}/{config.task} seed "
-                                     f"{job.seed} (the OS killed it, most often for lack of memory: try fewer "
-                                     "--workers)") from None
+                    # what finished before the break is kept; the rest (in flight or queued) goes back
+                    unfinished = [job]
+                    for other, other_job in pending.items():
+                        if other.done() and not other.cancelled() and other.exception() is None:
+                            on_result(other_job, other.result())
+                        else:
+                            unfinished.append(other_job)
+                    broken = (job, unfinished + list(queue))
+                    break
                 on_result(job, scores)
                 for nxt in _take(queue, 1):
                     pending[pool.submit(_worker_job, configs[nxt.plan], nxt.seed, nxt.items)] = nxt
     except BaseException:
         # interrupted (or a worker failed): end the workers now rather than after their jobs; what they were
         # computing is lost, everything handed back so far is already in the cache
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        _end_pool(pool)
         raise
+    if broken is not None:
+        _end_pool(pool)
+        return broken
     pool.shutdown(wait=True)
+    return None
+
+
+def _end_pool(pool: ProcessPoolExecutor) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int, device_type: str,

@@ -207,15 +207,18 @@ def load_study(path: str | Path) -> StudyConfig:
 
 
 def select_columns(study: StudyConfig, wanted: str | None) -> StudyConfig:
-    """Keep the columns named in `wanted` ("nb201/cifar10,nb101/cifar10"), in the config's order."""
+    """Keep the columns named in `wanted`, in the config's order: each name is a column ("nb201/cifar10") or a
+    space ("nb201", all of that space's columns), so a script names a group of columns without listing them."""
     if not wanted:
         return study
-    labels = [w.strip() for w in wanted.split(",") if w.strip()]
+    names = [w.strip() for w in wanted.split(",") if w.strip()]
     known = [c.label for c in study.columns]
-    for label in labels:
-        if label not in known:
-            raise SwapbenchError(f"column '{label}' is not in study '{study.name}'; its columns: {', '.join(known)}")
-    return replace(study, columns=[c for c in study.columns if c.label in labels])
+    spaces = {c.space for c in study.columns}
+    for name in names:
+        if name not in known and name not in spaces:
+            raise SwapbenchError(f"column '{name}' is not in study '{study.name}'; its columns: {', '.join(known)} "
+                                 f"(or a space: {', '.join(sorted(spaces))})")
+    return replace(study, columns=[c for c in study.columns if c.label in names or c.space in names])
 
 
 def select_proxies(study: StudyConfig, wanted: str | None) -> StudyConfig:

@@ -117,7 +117,7 @@ def run_study(study: StudyConfig, options: RunOptions | None = None, display: Di
     try:
         labels = [f"{p.space.name}/{p.config.task}" for p in plans]
         with display.track(labels, [p.total for p in plans]) as advance:
-            stats = execute_many(plans, store, options.execution, advance)
+            stats = execute_many(plans, store, options.execution, advance, display.notice)
         result = gather(plans, store, stats)
     finally:
         store.close()

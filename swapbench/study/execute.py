@@ -40,9 +40,11 @@ def pending_jobs(plans: list[Plan], cache: ScoreCache, chunk: int) -> tuple[list
 
 
 def execute_many(plans: list[Plan], cache: ScoreCache, options: ExecOptions | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[int, int], None] | None = None,
+                 notice: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score everything of several plans not yet cached, on one backend; each finished job is committed
-    to the cache before the next result is taken. progress(plan_index, n_archs) as archs complete."""
+    to the cache before the next result is taken. progress(plan_index, n_archs): once per plan with the archs
+    the cache already held, then as archs complete."""
     options = options or ExecOptions()
     options.check()
     set_deterministic()
@@ -51,10 +53,9 @@ def execute_many(plans: list[Plan], cache: ScoreCache, options: ExecOptions | No
             cache.register(plan.keys[spec.name], plan.key_idents[spec.name])
     chunk = options.chunk or (1 if options.backend == "local" else 4)
     jobs, complete = pending_jobs(plans, cache, chunk)
-    if progress:
+    if progress:  # first, every plan's count already in the cache (0 too): displays keep it out of the rate
         for index, done in enumerate(complete):
-            if done:
-                progress(index, done)
+            progress(index, done)
     per_plan = [dict(computed=0, reused=0, compute_seconds={p.name: 0.0 for p in plan.proxies}, finished_after=0.0)
                 for plan in plans]
     for index, plan in enumerate(plans):
@@ -74,7 +75,7 @@ def execute_many(plans: list[Plan], cache: ScoreCache, options: ExecOptions | No
             progress(job.plan, job.size)
 
     try:
-        backend = run_jobs(plans, jobs, options, on_result)
+        backend = run_jobs(plans, jobs, options, on_result, notice)
     except KeyboardInterrupt:
         computed = sum(s["computed"] for s in per_plan)
         raise Interrupted(f"interrupted; {computed} score(s) computed in this run are kept in {cache.path} "
