@@ -161,11 +161,17 @@ def _session_left(proc: subprocess.Popen, seconds: float = 15) -> list[str]:
     return leftover
 
 
-def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, int]:
-    proc, _ = _start_run(tmp_path, data_dir, extra)
+def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()
+                   ) -> tuple[subprocess.Popen, str, int, list[str]]:
+    proc, args = _start_run(tmp_path, data_dir, extra)
     os.kill(proc.pid, sig)
     _, stderr = proc.communicate(timeout=120)
-    return proc, stderr, _cache_count(tmp_path / "cache.sqlite")
+    return proc, stderr, _cache_count(tmp_path / "cache.sqlite"), args
+
+
+def _first_three(args: list[str]) -> list[str]:
+    """The same run over the first 3 archs of its sample (which are the 3-arch sample)."""
+    return [a if a != "300" else "3" for a in args]
 
 
 @pytest.mark.slow
@@ -173,7 +179,7 @@ def _interrupt_run(tmp_path, data_dir, sig: int, extra: tuple[str, ...] = ()) ->
                                               (signal.SIGTERM, 143, ("--workers", "2"))])
 def test_signal_keeps_scores_and_resumes(sig, code, extra, tmp_path, synthetic_data_dir):
     data_dir = synthetic_data_dir
-    proc, stderr, kept = _interrupt_run(tmp_path, data_dir, sig, extra)
+    proc, stderr, kept, args = _interrupt_run(tmp_path, data_dir, sig, extra)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     assert "error: interrupted;" in stderr and "re-run" in stderr
@@ -181,9 +187,7 @@ def test_signal_keeps_scores_and_resumes(sig, code, extra, tmp_path, synthetic_d
     if extra:  # no worker outlives the run
         assert _session_left(proc) == []
     # the first 3 of the 300-arch sample are the 3-arch sample: a re-run with --n-archs 3 reuses them all
-    again = swapbench("correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "swap", "--n-archs", "3",
-                      "--seeds", "0", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "out"),
-                      "--cache", str(tmp_path / "cache.sqlite"), "--data-dir", str(data_dir))
+    again = swapbench(*_first_three(args))
     assert again.returncode == 0, again.stderr
     done = re.search(r"computed (\d+) scores, reused (\d+) from the cache", again.stdout)
     # one process scores in sample order; parallel workers may have finished a later chunk first
@@ -221,7 +225,7 @@ def test_worker_killed_halves_the_pool_then_exits_3_and_resumes(tmp_path, synthe
     assert _session_left(proc) == []  # no worker outlives the run
     kept = _cache_count(cache)
     assert kept > at_loss >= 3
-    again = swapbench(*[a if a != "300" else "3" for a in args])
+    again = swapbench(*_first_three(args))
     assert again.returncode == 0, again.stderr
     assert re.search(r"computed (\d+) scores, reused (\d+) from the cache", again.stdout)
 
