@@ -65,8 +65,11 @@ CEILING_FOOTNOTE = (f"{CEILING_MARK} SWAP within {100 * CEILING_MARGIN:.0f} % of
                     "patterns at S images) for the share of architectures given: its ranking there rests on near-ties")
 
 
-def _swap_cell(row: pd.Series) -> str:
-    spread, after = (f" ± {row.spearman_std:.3f}", "") if row.seeds > 1 else ("", " (1 seed)")  # no spread of one
+def _swap_cell(row: pd.Series, full: int) -> str:
+    """One cell; a column with fewer seeds than the table's `full` says how many it has."""
+    seeds = int(row.seeds)
+    spread = f" ± {row.spearman_std:.3f}" if seeds > 1 else ""  # no spread of one
+    after = "" if seeds >= full else f" ({seeds} seed{'s' if seeds > 1 else ''})"
     text = f"{row.ours:.3f}{spread} [{row.ours_lo:.3f}, {row.ours_hi:.3f}]"
     text = (f"**{text}**" if row.reproduced else text) + after
     share = row.get("at_ceiling", float("nan"))
@@ -106,10 +109,11 @@ def swap_table(run_dirs: list[str], reference: str) -> str:
     columns = _ordered(set(rows.column) | {c for c, _ in paper.index})
     key = ["column", "protocol", "proxy"]
     cells = rows.drop_duplicates(key, keep="last").set_index(key)  # a later run's cell wins
+    full = int(cells.seeds.max())
     lines = ["| column | " + " | ".join(f"{m}, `{p}`" for p, m in heads) + " | paper swap / reg_swap |",
              "|---" * (len(heads) + 2) + "|"]
     for column in columns:
-        row = [_swap_cell(cells.loc[(column, p, m)]) if (column, p, m) in cells.index
+        row = [_swap_cell(cells.loc[(column, p, m)], full) if (column, p, m) in cells.index
                else "not run yet" if column in SCOPE.get(p, (column,)) else "—" for p, m in heads]
         row.append(" / ".join(f"{paper[(column, m)]:.2f}" if (column, m) in paper.index else "—"
                               for m in ("swap", "reg_swap")))

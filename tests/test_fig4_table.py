@@ -32,13 +32,14 @@ def test_swap_table_cells_bold_scope_and_paper_values(tmp_path):
     official = _run(tmp_path, "official", "swap-official",
                     [("nb201", "cifar10", "swap", 0.55, 0.42, 0.65, 0.76, 0.02),
                      ("nb201", "cifar10", "reg_swap", 0.884, 0.864, 0.898, 0.87, 0.013)], at_ceiling={"swap": 0.97},
-                    seeds=1)
+                    seeds=2)
     tnb = _run(tmp_path, "tnb", "paper", [("tnb101_micro", "class_scene", "swap", 0.589, 0.537, 0.632, 0.57, 0.052)])
     lines = swap_table([paper, official, tnb], str(reference)).splitlines()
     assert lines[0] == ("| column | swap, `paper` | reg_swap, `paper` | swap, `swap-official` | "
                         "reg_swap, `swap-official` | paper swap / reg_swap |")
     assert lines[2] == ("| NB201 C10 | **0.750 ± 0.026 [0.710, 0.780]** | 0.810 ± 0.022 [0.780, 0.830] | "
-                        "0.550 [0.420, 0.650] (1 seed) ‡ 97 % | **0.884 [0.864, 0.898]** (1 seed) | 0.76 / 0.87 |")
+                        "0.550 ± 0.020 [0.420, 0.650] (2 seeds) ‡ 97 % | **0.884 ± 0.013 [0.864, 0.898]** (2 seeds) | "
+                        "0.76 / 0.87 |")  # fewer seeds than the table's 5: said
     # TransNAS-Bench-101 columns: outside swap-official's scope, so "—" there, not "not run yet"; inputs named
     assert lines[3] == ("| TNB-micro scene (substitute images) | **0.589 ± 0.052 [0.537, 0.632]** | not run yet | "
                         "— | — | — / — |")
