@@ -17,9 +17,9 @@ run() {
 run nb101 cifar10 params,flops,l2_norm,synflow,snip,grad_norm,jacov,grasp,fisher,plain,epe_nas
 run nb301 cifar10 params,flops,l2_norm,synflow,snip,grad_norm,jacov,grasp,fisher,plain,epe_nas
 run tnb101_micro class_scene params,flops,l2_norm,nwot,snip,grad_norm,jacov,grasp,fisher,plain,epe_nas
-# the macro column's grasp, fisher, plain and epe_nas (about 26 min per 50 archs on 2 workers): the first 150 so far, in
-# results/validate-tnb101_macro-class_scene-grasp-pass; raise --n-archs to go on from there (the cache resumes)
-"$SWAPBENCH" validate --space tnb101_macro --task class_scene --metrics grasp,fisher,plain,epe_nas --n-archs 150 \
+# the macro column's grasp, fisher, plain and epe_nas (about 26 min per 50 archs on 2 workers), in
+# results/validate-tnb101_macro-class_scene-grasp-pass
+"$SWAPBENCH" validate --space tnb101_macro --task class_scene --metrics grasp,fisher,plain,epe_nas --n-archs 200 \
   --protocol nbsz --workers 2 --threads 1 --out results/validate-tnb101_macro-class_scene-grasp-pass \
   --cache runs/validate.sqlite
 run tnb101_macro class_scene params,flops,l2_norm,nwot,snip,grad_norm,jacov
