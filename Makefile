@@ -31,7 +31,7 @@ bench:
 	$(PY) -m bench.bench_swap
 	$(PY) -m bench.pass_counts --columns nb201/cifar10 --archs 2 --out bench/results/pass_counts_quick.csv
 	$(PY) -m bench.vs_zero_cost_nas $(if $(ZCNAS),--zcnas $(ZCNAS)) --archs 3 --rounds 1 --out bench/results/vs_zero_cost_nas_quick.csv
-	$(PY) -m bench.pass_memory --columns nb201/cifar10 --archs 0 --out bench/results/pass_memory_quick.csv
+	$(PY) -m bench.pass_memory --columns nb201/cifar10 --archs 0 --checkpointing off --out bench/results/pass_memory_quick.csv
 	$(PY) -m bench.pool_layout --reps 3 --archs 1 --out bench/results/pool_layout_quick.csv
 	$(PY) -m bench.study_rss --columns tnb101_macro/class_scene --limit-archs 3 --tag make-bench
 

@@ -1,7 +1,8 @@
 """Peak resident memory of one architecture's passes, each in a fresh process: what bounds the memory of a
 study over a column (TransNAS-Bench-101 above all: batch 32 of 3x256x256 images).
 
-    python -m bench.pass_memory [--columns tnb101_macro/class_scene] [--archs 0,2] [--out PATH]
+    python -m bench.pass_memory [--columns tnb101_macro/class_scene] [--archs 0,2] [--checkpointing on,off]
+                                [--out PATH]
 
 Per architecture (seed 0, the run's batch and network) and per pass, a subprocess runs only that pass and
 reports its peak RSS (VmHWM) and the RSS before it (interpreter, torch, data, network):
@@ -10,7 +11,9 @@ reports its peak RSS (VmHWM) and the RSS before it (interpreter, torch, data, ne
   pass1        the shared pass without GraSP: forward, loss gradient, input Jacobian, activation calls
   pass1_grasp  the same with GraSP's Hessian-gradient product (a backward with a graph, then its backward)
   all          every registered metric, as a study worker scores the architecture
-Writes bench/results/pass_memory.csv.
+  all_but_grasp  the same without grasp
+with the network's block checkpointing (swapbench.nn.checkpointing) on, as built, and off; and the pass's
+wall-clock seconds (one thread). Writes bench/results/pass_memory.csv.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "pass_memory.csv"
-PASSES = ("forward", "fwd_bwd", "pass1", "pass1_grasp", "all")
+PASSES = ("forward", "fwd_bwd", "pass1", "pass1_grasp", "all", "all_but_grasp")
 
 
 def _status(field: str) -> float:
@@ -33,10 +36,13 @@ def _status(field: str) -> float:
     return float("nan")
 
 
-def worker(column: str, index: int, which: str) -> dict:
+def worker(column: str, index: int, which: str, checkpoint: str) -> dict:
+    import time
+
     import torch
 
     import swapbench
+    from swapbench.nn.checkpointing import set_checkpointing
     from swapbench.nn.passes import backwards, first_tensor
     from swapbench.proxies.registry import ProxyContext, list_proxies, run_proxy
     from swapbench.study.config import CorrelateConfig
@@ -51,7 +57,9 @@ def worker(column: str, index: int, which: str) -> dict:
     x, y = run_batch(plan, 0, key)
     loss_fn = plan.space.loss_fn(task)
     net = swapbench.build_network(space_name, arch, task, seed=0).train()
+    set_checkpointing(net, checkpoint == "on")
     before = _status("VmRSS")
+    start = time.perf_counter()
     if which == "forward":
         with torch.no_grad():
             net(x)
@@ -62,40 +70,47 @@ def worker(column: str, index: int, which: str) -> dict:
         backwards(net, x, y, loss_fn, tuple(p for p in ("loss", "jacobian", "hvp", "activations") if p in parts))
     else:
         memo: dict = {}
-        planned = frozenset(spec.name for spec in plan.proxies)
-        for spec in plan.proxies:
+        specs = [s for s in plan.proxies if which == "all" or s.name != "grasp"]
+        planned = frozenset(spec.name for spec in specs)
+        for spec in specs:
             run_proxy(spec, net, x, y, loss_fn, ProxyContext(space=plan.space, task=task, seed=0, arch_key=key,
                                                              options=plan.options[spec.name], memo=memo,
                                                              planned=planned))
+    seconds = time.perf_counter() - start
     params = sum(p.numel() for p in net.parameters())
     return {"column": column, "arch": key, "batch": int(x.shape[0]), "params_m": round(params / 1e6, 3),
-            "pass": which, "rss_before_mib": round(before), "peak_rss_mib": round(_status("VmHWM"))}
+            "pass": which, "checkpointing": checkpoint, "rss_before_mib": round(before),
+            "peak_rss_mib": round(_status("VmHWM")), "seconds": round(seconds, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--columns", default="tnb101_macro/class_scene")
     parser.add_argument("--archs", default="0,2", help="indices into the seed-0 sample")
     parser.add_argument("--passes", default=",".join(PASSES))
+    parser.add_argument("--checkpointing", default="on,off", help="on, off or both (on,off)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.worker:
-        column, index, which = args.worker
-        print(json.dumps(worker(column, int(index), which)))
+        column, index, which, checkpoint = args.worker
+        print(json.dumps(worker(column, int(index), which, checkpoint)))
         return 0
     rows = []
     for column in args.columns.split(","):
         for index in (int(i) for i in args.archs.split(",")):
             for which in args.passes.split(","):
-                cmd = [sys.executable, "-m", "bench.pass_memory", "--worker", column, str(index), which]
-                done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    raise SystemExit(f"worker failed ({column}, arch {index}, {which}):\n{done.stderr[-2000:]}")
-                row = json.loads(done.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(f"{column} {row['arch']} ({row['params_m']} M params, batch {row['batch']}) {which}: "
-                      f"peak {row['peak_rss_mib']} MiB (before the pass {row['rss_before_mib']} MiB)", flush=True)
+                for checkpoint in args.checkpointing.split(","):
+                    cmd = [sys.executable, "-m", "bench.pass_memory", "--worker", column, str(index), which, checkpoint]
+                    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+                    if done.returncode != 0:
+                        raise SystemExit(f"worker failed ({column}, arch {index}, {which}, checkpointing {checkpoint})"
+                                         f":\n{done.stderr[-2000:]}")
+                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                    rows.append(row)
+                    print(f"{column} {row['arch']} ({row['params_m']} M params, batch {row['batch']}) {which}, "
+                          f"checkpointing {checkpoint}: peak {row['peak_rss_mib']} MiB (before the pass "
+                          f"{row['rss_before_mib']} MiB), {row['seconds']} s", flush=True)
     from bench.common import write_rows  # not at the top: workers' RSS would include pandas
 
     write_rows(args.out, rows)

@@ -88,13 +88,15 @@ class Result:
 
 
 def execution(backend: str | None = None, workers: int | None = None, threads: int | None = None,
-              ray_address: str | None = None, workers_per_gpu: int | None = None) -> ExecOptions:
-    """Where scoring runs; the backend defaults to `process` when more than one worker (or several per GPU)
-    is asked for."""
+              ray_address: str | None = None, workers_per_gpu: int | None = None,
+              checkpointing: str = "auto") -> ExecOptions:
+    """Where and how scoring runs; the backend defaults to `process` when more than one worker (or several per
+    GPU) is asked for. `checkpointing` (auto, on, off) trades time for memory on networks that checkpoint their
+    blocks, never a score (auto: on unless grasp is planned)."""
     if backend is None:
         backend = "process" if (workers or 1) > 1 or workers_per_gpu else "local"
     options = ExecOptions(backend=backend, workers=workers, threads=threads, ray_address=ray_address,
-                          workers_per_gpu=workers_per_gpu)
+                          workers_per_gpu=workers_per_gpu, checkpointing=checkpointing)
     options.check()
     return options
 

@@ -101,11 +101,11 @@ BACKEND_HELP = "local (this process), process (--workers processes) or ray (a Ra
 
 
 def exec_options(backend: str | None, workers: int | None, threads: int | None, ray_address: str | None,
-                 workers_per_gpu: int | None = None):
+                 workers_per_gpu: int | None = None, checkpointing: str = "auto"):
     """--backend defaults to `process` when --workers > 1 (or --workers-per-gpu) is given, else `local`."""
     from swapbench.api import execution
 
-    return execution(backend, workers, threads, ray_address, workers_per_gpu)
+    return execution(backend, workers, threads, ray_address, workers_per_gpu, checkpointing)
 
 
 def command_line() -> str:
@@ -133,6 +133,8 @@ WORKERS_PER_GPU = typer.Option(None, "--workers-per-gpu", min=1, help=WPG_HELP)
 BACKEND = typer.Option(None, "--backend", help=BACKEND_HELP)
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)")
 DOWNLOAD = typer.Option(False, "--download", help=DOWNLOAD_HELP)
+CHECKPOINTING = typer.Option("auto", "--checkpointing", help="auto, on or off: recompute network blocks in the "
+                             "backward to save memory (TransNAS-Bench-101; auto: unless grasp runs); same scores")
 BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)")
 # the evolutionary search's settings (paper Algorithm 1), shared by `search` and `ablation size-control`
 POPULATION = typer.Option(20, "--population", min=2, help="population size P")
@@ -184,6 +186,7 @@ def correlate(
     backend: str = BACKEND,
     ray_address: str = RAY_ADDRESS,
     download: bool = DOWNLOAD,
+    checkpointing: str = CHECKPOINTING,
 ) -> None:
     """Score sampled architectures and correlate the scores with ground-truth accuracy."""
     if download:
@@ -196,8 +199,8 @@ def correlate(
         space, task, parse_proxies(proxies), n_archs=n_archs, seeds=parse_seeds(seeds), protocol=protocol,
         batch_size=batch_size, batch_policy=batch_policy, repeats=repeats, options=parse_options(option),
         truth=truth, arch_column=arch_column, acc_column=acc_column, device=device, data_dir=data_dir, cache=cache,
-        exec_options=exec_options(backend, workers, threads, ray_address, workers_per_gpu), display=display(),
-        command=command_line(), out=directory)
+        exec_options=exec_options(backend, workers, threads, ray_address, workers_per_gpu, checkpointing),
+        display=display(), command=command_line(), out=directory)
     title = f"{space} / {task}, protocol {protocol}: Spearman and Kendall over {len(parse_seeds(seeds))} seed(s)"
     out.print(rich_table(summary_view(result.summary.drop(columns=["space", "task"])), title))
     print_done(result, directory)
@@ -231,6 +234,7 @@ def study(
     backend: str = BACKEND,
     ray_address: str = RAY_ADDRESS,
     download: bool = DOWNLOAD,
+    checkpointing: str = CHECKPOINTING,
 ) -> None:
     """Run a whole study (columns x metrics x seeds) from a TOML config: tables, heatmap, diff vs reference."""
     import swapbench.api as api
@@ -243,7 +247,8 @@ def study(
     directory = out_dir or spec.out or f"runs/study-{spec.name}"
     result = api.study(spec, limit_archs=limit_archs, seeds=parse_seeds(seeds) if seeds else None,
                        reference=reference, device=device, data_dir=data_dir, cache=cache,
-                       exec_options=exec_options(backend, workers, threads, ray_address, workers_per_gpu),
+                       exec_options=exec_options(backend, workers, threads, ray_address, workers_per_gpu,
+                                                 checkpointing),
                        display=display(), command=command_line(), out=directory)
     table = order_by_mean(pivot(result.summary))
     table.columns = [f"{s}/{t}" for s, t in table.columns]
@@ -303,6 +308,7 @@ def validate(
     threads: int = THREADS,
     workers: int = WORKERS,
     backend: str = BACKEND,
+    checkpointing: str = CHECKPOINTING,
 ) -> None:
     """Our metrics against the scores NAS-Bench-Suite-Zero stores for the same architectures."""
     import swapbench.api as api
@@ -311,8 +317,8 @@ def validate(
     directory = out_dir or f"runs/validate-{space}-{task}"
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     result, table = api.validate(space, task, names, n_archs=n_archs, seed=seed, protocol=protocol, device=device,
-                                 data_dir=data_dir, cache=cache, exec_options=exec_options(backend, workers, threads,
-                                                                                           None),
+                                 data_dir=data_dir, cache=cache,
+                                 exec_options=exec_options(backend, workers, threads, None, None, checkpointing),
                                  display=display(), command=command_line(), out=directory)
     out.print(rich_table(table.drop(columns=["seed"]), f"{space}/{task}: ours vs the stored scores, protocol "
                                                        f"{protocol}"))

@@ -105,6 +105,7 @@ def test_bad_study_input_is_one_line(tmp_path, synthetic_data_dir):
                                  str(synthetic_data_dir)), "mnist")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--limit-archs", "2"), "--limit-archs")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--backend", "mpi"), "unknown backend")
+    assert_clean_error(swapbench("study", str(write(tmp_path)), "--checkpointing", "yes"), "unknown --checkpointing")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--columns", "nb201/cifar100"), "not in study")
     assert_clean_error(swapbench("study", str(write(tmp_path)), "--proxies", "swap"), "not in study")
     assert_clean_error(swapbench("regress", str(tmp_path)), "not a stored study")
@@ -121,11 +122,15 @@ def test_study_outputs_match_correlate(tiny_study, synthetic_data_dir):
     assert meta["study"]["name"] == "tiny" and [c["column"] for c in meta["columns"]] == [
         "nb201/cifar10", "nb201/ImageNet16-120"]
     assert all(c["seconds_per_arch"] > 0 for c in meta["columns"])
-    # the same column through `correlate` reuses every score and gives the same table
+    assert {c["checkpointing"] for c in meta["columns"]} == {"auto"}
+    # the same column through `correlate` reuses every score and gives the same table (block checkpointing,
+    # a memory setting, is recorded but keys nothing)
     result = run_cli("correlate", "--space", "nb201", "--task", "cifar10", "--proxies", "params,flops,synflow,nwot",
                      "--n-archs", "6", "--seeds", "0-1", "--batch-size", "8", "--cache", str(tiny_study["cache"]),
-                     "--out", str(tiny_study["tmp"] / "corr"), "--data-dir", str(synthetic_data_dir), "--threads", "1")
+                     "--out", str(tiny_study["tmp"] / "corr"), "--data-dir", str(synthetic_data_dir), "--threads", "1",
+                     "--checkpointing", "off")
     assert result.exit_code == 0 and "computed 0 scores" in result.output
+    assert json.loads((tiny_study["tmp"] / "corr" / "run.json").read_text())["columns"][0]["checkpointing"] == "off"
     single = pd.read_csv(tiny_study["tmp"] / "corr" / "summary.csv").set_index("proxy")["spearman_mean"]
     mine = summary[summary["task"] == "cifar10"].set_index("proxy")["spearman_mean"]
     assert np.allclose(single.loc[mine.index], mine, equal_nan=True)

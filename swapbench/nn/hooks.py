@@ -4,6 +4,7 @@ activation call (ReLU, GELU and ReLU-named classes of other projects) as packed 
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,21 +63,43 @@ def recorded_modules(net: nn.Module) -> list[nn.Module]:
     return [m for m in net.modules() if _is_recorded(m)]
 
 
-def activation_recorder() -> tuple[Callable, list[ActivationCall], dict]:
+class SeenInputs:
+    """The activation-call inputs of one forward, by `call_identity`, with a value kept for each.
+
+    Each entry holds a weak reference to the input's storage, never the input: while that storage lives no
+    other tensor can have its address, so a key match is the same data; once it is freed (as a checkpointed
+    block or a no-grad forward frees it) a match is a new tensor. So no input outlives its use.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, tuple[weakref.ref, Any]] = {}
+
+    def find(self, module: nn.Module, x: torch.Tensor) -> tuple[bool, Any]:
+        """(True, value) if `x` was added for this activation type and is still alive, else (False, None)."""
+        entry = self._seen.get(call_identity(module, x))
+        if entry is not None and entry[0]() is not None:
+            return True, entry[1]
+        return False, None
+
+    def add(self, module: nn.Module, x: torch.Tensor, value: Any = None) -> None:
+        self._seen[call_identity(module, x)] = (weakref.ref(x.untyped_storage()), value)
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+
+def activation_recorder() -> tuple[Callable, list[ActivationCall], SeenInputs]:
     """A forward hook for `recorded_modules`, the list it fills (one ActivationCall per call), and the
-    inputs it keeps alive during the forward (clear it once the forward is over)."""
+    record of inputs seen so far (clear it once the forward is over)."""
     calls: list[ActivationCall] = []
-    seen: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # keeps the tensors (and their storage) alive
+    seen = SeenInputs()
 
     def hook(module: nn.Module, args: tuple, _output: torch.Tensor) -> None:
         x = args[0]
-        ident = call_identity(module, x)
-        duplicate = ident in seen
-        if duplicate:
-            bits = seen[ident][1]
-        else:
+        duplicate, bits = seen.find(module, x)
+        if not duplicate:
             bits = pack_samples(x.detach().reshape(x.shape[0], -1) > 0)
-            seen[ident] = (x, bits)
+            seen.add(module, x, bits)
         calls.append(ActivationCall(
             name=type(module).__name__,
             relu=isinstance(module, nn.ReLU),

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swapbench.nn.checkpointing import checkpointing
 from swapbench.nn.hooks import ActivationCall, activation_recorder, recorded_modules
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -82,39 +83,50 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     want_loss, want_jac, want_hvp = ("loss" in parts), ("jacobian" in parts), ("hvp" in parts)
     fisher: dict[int, torch.Tensor] = {}
     collecting = [want_loss]  # the Fisher hooks read only the task-loss backward
-    handles = []
+    handles: list = []
+    recorder: list = []
+    # With checkpointed blocks the Fisher taps are autograd nodes that save their input, so a block's
+    # activations are recomputed for them like any saved tensor (a tensor hook would hold every layer's output
+    # until the backward); the taps then stay in place through every backward, so that each recomputed
+    # block saves what its first forward saved.
+    tapped = checkpointing(net)
 
-    def forward_hook(layer: nn.Module, _args: tuple, output: torch.Tensor) -> None:
+    def add_fisher(layer: nn.Module, act: torch.Tensor, grad: torch.Tensor) -> None:
+        if not collecting[0]:
+            return
+        prod = act.detach() * grad.detach()
+        per_channel = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+        delta = per_channel.pow(2).mean(0).mul(0.5)
+        key = id(layer)
+        fisher[key] = delta if key not in fisher else fisher[key] + delta
+
+    def forward_hook(layer: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        if not output.requires_grad:
+            return None
+        if tapped:
+            return _FisherTap.apply(output, lambda act, grad: add_fisher(layer, act, grad))
         act = output.detach()
-
-        def grad_hook(grad: torch.Tensor) -> None:
-            if not collecting[0]:
-                return
-            prod = act * grad.detach()
-            per_channel = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
-            delta = per_channel.pow(2).mean(0).mul(0.5)
-            key = id(layer)
-            fisher[key] = delta if key not in fisher else fisher[key] + delta
-
-        if output.requires_grad:
-            output.register_hook(grad_hook)
+        output.register_hook(lambda grad: add_fisher(layer, act, grad))
+        return None
 
     if want_loss:
         handles = [layer.register_forward_hook(forward_hook) for layer in layers]
     if "activations" in parts:
         record, calls, seen = activation_recorder()
-        handles += [m.register_forward_hook(record) for m in recorded_modules(net)]
+        recorder = [m.register_forward_hook(record) for m in recorded_modules(net)]
     x = inputs.detach().clone().requires_grad_(True) if want_jac else inputs
     result = LossPass(parts, [], [], [])
     try:
         with torch.enable_grad():
             out = first_tensor(net(x))
-            for h in handles:
+            for h in recorder if tapped else handles + recorder:
                 h.remove()
-            handles = []
+            recorder = []
+            if not tapped:
+                handles = []
             if "activations" in parts:
                 result.activations = calls
-                seen.clear()  # the activation inputs need not outlive the forward (the backwards don't read them)
+                seen.clear()  # the record of inputs seen is only needed during the forward
             graph_grads: dict[int, torch.Tensor] = {}
             if want_loss:
                 loss = loss_fn(out, targets)
@@ -134,9 +146,26 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
             if want_hvp:
                 result.grasp = _grasp_sum(layers, params, graph_grads)
     finally:
-        for h in handles:
+        for h in handles + recorder:
             h.remove()
     return result
+
+
+class _FisherTap(torch.autograd.Function):
+    """The identity, whose backward hands its saved input and the incoming gradient to `sink`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, sink: Callable) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.sink = sink
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        with torch.no_grad():
+            ctx.sink(x, grad)
+        return grad, None
 
 
 def _grasp_sum(layers: list[nn.Module], params: list[torch.Tensor], graph_grads: dict[int, torch.Tensor]) -> float:

@@ -20,7 +20,7 @@ from torch import nn
 
 from swapbench.errors import SwapbenchError
 from swapbench.nn.counting import count_model
-from swapbench.nn.hooks import call_identity, hooked_forward
+from swapbench.nn.hooks import SeenInputs, hooked_forward
 from swapbench.nn.patterns import PatternCounter, distinct_rows, pack_samples
 from swapbench.proxies.priors import reg_swap_prior
 from swapbench.proxies.registry import ProxyContext, proxy
@@ -60,7 +60,7 @@ def count_patterns(
     """
     counter = PatternCounter()
     calls = [0]
-    seen: dict[tuple, torch.Tensor] = {}  # holding the tensors keeps their storage from being reused
+    seen = SeenInputs()
 
     def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
         index = calls[0]
@@ -70,10 +70,9 @@ def count_patterns(
             return
         if accept is not None and not accept(index):
             return
-        ident = call_identity(module, x)
-        if ident in seen:
+        if seen.find(module, x)[0]:
             return
-        seen[ident] = x
+        seen.add(module, x)
         counter.add(output)
         if sample_codes is not None:
             sample_codes.append(pack_samples(output.detach().reshape(output.shape[0], -1) > 0))

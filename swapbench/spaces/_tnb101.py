@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from swapbench.nn.checkpointing import BlockSequence, run_blocks
 from swapbench.spaces.base import ReluConvBn
 
 BASE_CHANNELS = 64
@@ -112,6 +113,7 @@ class Encoder(nn.Module):
                 blocks.append(BasicBlock(c_a, c_b, s) if cell is None else MicroCell(cell, c_a, c_b, s))
             c = c_out
         self.layers = nn.Sequential(*blocks)
+        self.checkpoint_blocks = True  # see swapbench.nn.checkpointing: the stem and each block
         self.out_channels = c
         self.nominal_width = width
         for m in self.modules():
@@ -122,7 +124,7 @@ class Encoder(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(self.stem(x))
+        return run_blocks([self.stem, *self.layers], x, self.checkpoint_blocks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,13 +157,13 @@ class ClassifierHead(nn.Sequential):
         super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, n_out))
 
 
-def generative_decoder(c_in: int, nu: int) -> nn.Sequential:
+def generative_decoder(c_in: int, nu: int) -> BlockSequence:
     """Image decoder of autoencoder/normal: 14 layers, `nu` of them x2 transposed convs, tanh output."""
 
     def up_or_conv(a: int, b: int, up: bool) -> nn.Module:
         return deconv_layer(a, b) if up else conv_layer(a, b)
 
-    return nn.Sequential(
+    return BlockSequence(
         conv_layer(c_in, 1024), conv_layer(1024, 1024),
         up_or_conv(1024, 512, nu == 6), conv_layer(512, 512),
         up_or_conv(512, 256, nu >= 5), conv_layer(256, 128),
@@ -172,7 +174,7 @@ def generative_decoder(c_in: int, nu: int) -> nn.Sequential:
     )
 
 
-def segmentation_decoder(c_in: int, nu: int, n_classes: int) -> nn.Sequential:
+def segmentation_decoder(c_in: int, nu: int, n_classes: int) -> BlockSequence:
     layers: list[nn.Module] = [conv_layer(c_in, 1024)]
     c = 1024
     for _ in range(6 - nu):
@@ -182,7 +184,7 @@ def segmentation_decoder(c_in: int, nu: int, n_classes: int) -> nn.Sequential:
         layers.append(deconv_layer(c, c // 2))
         c //= 2
     layers += [deconv_layer(c, c), nn.Conv2d(c, n_classes, 3, padding=1)]
-    return nn.Sequential(*layers)
+    return BlockSequence(*layers)
 
 
 class Discriminator(nn.Module):

@@ -25,6 +25,7 @@ from swapbench.study.config import CorrelateConfig
 from swapbench.study.runner import Plan, plan_run, run_batch, score_arch
 
 BACKENDS = ("local", "process", "ray")
+CHECKPOINTING = ("auto", "on", "off")
 
 # (proxy, arch_key, score, seconds)
 Score = tuple[str, str, float, float]
@@ -51,6 +52,7 @@ class ExecOptions:
     chunk: int | None = None  # architectures per job; None: 1 in-process, 4 otherwise
     ray_address: str | None = None  # None: start a local Ray instance on this machine
     workers_per_gpu: int | None = None  # worker processes sharing each visible GPU (small networks, big cards)
+    checkpointing: str = "auto"  # block checkpointing of the networks that support it: auto, on or off
 
     def resolved_workers(self, device_type: str) -> int:
         if self.workers_per_gpu is not None and device_type != "cuda":
@@ -74,6 +76,8 @@ class ExecOptions:
     def check(self) -> None:
         if self.backend not in BACKENDS:
             raise SwapbenchError(f"unknown backend '{self.backend}'; use {', '.join(BACKENDS)}")
+        if self.checkpointing not in CHECKPOINTING:
+            raise SwapbenchError(f"unknown --checkpointing '{self.checkpointing}'; use {', '.join(CHECKPOINTING)}")
         if self.chunk is not None and self.chunk < 1:
             raise SwapbenchError("--chunk must be >= 1")
         if self.workers_per_gpu is not None and self.workers_per_gpu < 1:

@@ -79,6 +79,7 @@ class CorrelateConfig:
     cache: str | None = None  # default: default_cache()
     threads: int | None = None
     resize: str = "crop"  # how size variants (`swap@16x16`) make their inputs: crop or bilinear
+    checkpointing: str = "auto"  # block checkpointing (memory for time, same scores): auto, on or off
 
     def cache_path(self) -> Path:
         return Path(self.cache) if self.cache else default_cache()
@@ -237,7 +238,7 @@ def select_proxies(study: StudyConfig, wanted: str | None) -> StudyConfig:
 def column_configs(study: StudyConfig, *, limit_archs: int | None = None, seeds: list[int] | None = None,
                    data_dir: str | None = None, threads: int | None = None, device: str | None = None,
                    cache: str | None = None, out: str | None = None,
-                   protocol: str | None = None) -> list[CorrelateConfig]:
+                   protocol: str | None = None, checkpointing: str = "auto") -> list[CorrelateConfig]:
     """One correlate config per column. `limit_archs` keeps the first N of each seed's full sample, so the
     quick run's scores are reused by the full one. `protocol` overrides the config's."""
     if limit_archs is not None and limit_archs < 3:
@@ -254,7 +255,7 @@ def column_configs(study: StudyConfig, *, limit_archs: int | None = None, seeds:
             protocol=protocol or study.protocol, batch_policy=study.batch_policy, repeats=study.repeats,
             proxy_options=options, truth=col.truth, arch_column=col.arch_column, acc_column=col.acc_column,
             device=device or study.device, data_dir=data_dir, out=out, cache=cache or study.cache,
-            threads=threads, resize=study.resize,
+            threads=threads, resize=study.resize, checkpointing=checkpointing,
         ))
     return configs
 

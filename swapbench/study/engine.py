@@ -107,7 +107,7 @@ def run_study(study: StudyConfig, options: RunOptions | None = None, display: Di
         plans = plan_study(column_configs(
             study, limit_archs=options.limit_archs, seeds=options.seeds, data_dir=options.data_dir,
             threads=options.threads, device=options.device, cache=str(options.cache_path(study)),
-            protocol=options.protocol))
+            protocol=options.protocol, checkpointing=options.execution.checkpointing))
     if ready is not None:
         ready()
     for plan in plans:
@@ -178,6 +178,7 @@ def run_metadata(study: StudyConfig, plans: list[Plan], result: StudyResult, sta
         columns=[dict(
             column=t["column"], archs_per_seed=len(next(iter(p.samples.values()))), protocol=p.protocol.name,
             batch_size=p.batch_size, batch_policy=p.batch_policy, proxy_options=p.options,
+            checkpointing=p.config.checkpointing,
             truth=dict(name=p.truth.name, source=p.truth.source, rows=len(p.truth), substitute=p.truth.substitute),
             input="substitute" if p.images is not None and p.images.substitute else "real",
             images=None if p.images is None else dict(name=p.images.name, source=p.images.source,

@@ -22,6 +22,7 @@ from swapbench.data.images import ImageSet, first_batch, load_images, make_batch
 from swapbench.data.sources import item_state
 from swapbench.device import resolve_device
 from swapbench.errors import StorageError, SwapbenchError
+from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
 from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
@@ -178,12 +179,23 @@ def build_network(space: SearchSpace, arch: Any, task: str, seed: int) -> torch.
         return space.build(arch, task)
 
 
+def checkpoint_blocks(specs: list[ProxySpec], mode: str = "auto") -> bool:
+    """Whether the networks that can checkpoint their blocks (swapbench.nn.checkpointing; TransNAS-Bench-101's)
+    do: `on`, `off`, or `auto`: yes unless grasp is planned. GraSP's Hessian-gradient product holds every
+    block's activations at once whatever is checkpointed, so its pass sets the peak anyway and recomputing the
+    blocks would only cost time. The scores are the same either way."""
+    if mode != "auto":
+        return mode == "on"
+    return not any(split_variant(spec.name)[0] == "grasp" for spec in specs)
+
+
 def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
                batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, tuple[float, float]]:
     """Scores of one architecture: {proxy: (score, seconds)}. Depends only on (seed, arch, config)."""
     space, task = plan.space, plan.config.task
     arch_key = space.canonical_key(arch)
     net = build_network(space, arch, task, seed).to(plan.device)
+    set_checkpointing(net, checkpoint_blocks(specs, plan.config.checkpointing))
     x, y = batch if batch is not None else run_batch(plan, seed, arch_key)
     x, y = x.to(plan.device), y.to(plan.device)
     out = {}

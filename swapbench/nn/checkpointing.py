@@ -1,0 +1,60 @@
+"""Activation checkpointing of a network's blocks: under autograd, a block keeps only its input and runs its
+forward again when the backward needs what it computed, so a forward + backward holds one block's
+intermediate tensors at a time instead of the whole network's.
+
+The numbers do not change: the recomputation is the same forward on the same input (same kernels, the RNG
+state restored), and the backward walks the graph of the first forward. Two things differ from a plain pass:
+the time (one more forward of each block per backward graph) and BatchNorm running statistics, which a
+train-mode recomputation moves a second time (no metric reads them after a gradient pass; zen, which does,
+runs without autograd, where blocks are never checkpointed).
+
+Networks opt in by running their block sequence through `run_blocks` and carrying a boolean attribute
+``checkpoint_blocks`` (see `set_checkpointing`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+ATTRIBUTE = "checkpoint_blocks"
+
+
+def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor, enabled: bool) -> torch.Tensor:
+    """x through `blocks` in order; each block checkpointed when `enabled` and autograd is recording."""
+    if not (enabled and torch.is_grad_enabled()):
+        for block in blocks:
+            x = block(x)
+        return x
+    for block in blocks:
+        x = checkpoint(block, x, use_reentrant=False)
+    return x
+
+
+def set_checkpointing(net: nn.Module, enabled: bool) -> int:
+    """Turn block checkpointing on or off in every submodule of `net` that supports it; returns how many."""
+    found = 0
+    for m in net.modules():
+        if hasattr(m, ATTRIBUTE):
+            setattr(m, ATTRIBUTE, bool(enabled))
+            found += 1
+    return found
+
+
+def checkpointing(net: nn.Module) -> bool:
+    """Whether any submodule of `net` checkpoints its blocks."""
+    return any(getattr(m, ATTRIBUTE, False) for m in net.modules())
+
+
+class BlockSequence(nn.Sequential):
+    """An nn.Sequential whose children are checkpointed blocks (the same modules, state-dict keys and order)."""
+
+    def __init__(self, *blocks: nn.Module, checkpoint_blocks: bool = True):
+        super().__init__(*blocks)
+        self.checkpoint_blocks = checkpoint_blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_blocks(self, x, self.checkpoint_blocks)
