@@ -119,10 +119,12 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     try:
         with torch.enable_grad():
             out = first_tensor(net(x))
-            for h in recorder if tapped else handles + recorder:
+            for h in recorder:
                 h.remove()
             recorder = []
-            if not tapped:
+            if not tapped:  # the taps stay for the backwards; the tensor hooks are already on the outputs
+                for h in handles:
+                    h.remove()
                 handles = []
             if "activations" in parts:
                 result.activations = calls
