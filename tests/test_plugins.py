@@ -47,6 +47,18 @@ raise RuntimeError("this plugin is broken on purpose")
 '''
 
 
+CRASH = '''
+import os
+
+from swapbench.proxies import proxy
+
+
+@proxy("crash_worker", description="plugin: ends its process, as the OS ends one out of memory", data="none")
+def crash_worker(net, inputs, targets, loss_fn, ctx):
+    os._exit(137)
+'''
+
+
 def make_distribution(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, dict[str, str]]) -> None:
     """An installed distribution as pip leaves it: modules plus a `<dist>-<version>.dist-info` folder."""
     site.mkdir(parents=True, exist_ok=True)
@@ -165,3 +177,21 @@ def test_registry_loads_plugins_after_its_built_ins(tmp_path, monkeypatch, capsy
                    "No module named 'not_a_module_anywhere'\n")
     for name in ("registry_under_test", "builtins_pkg", "builtins_pkg.one", "good_plugin", "bad_plugin"):
         sys.modules.pop(name, None)
+
+
+@pytest.mark.slow  # a Ray instance starts in seconds, and each lost worker is replaced
+def test_ray_worker_lost_on_every_try_exits_3_in_one_line(tmp_path, synthetic_data_dir):
+    """A job whose Ray worker dies is tried again by Ray; lost on every try, the run ends with exit 3 and one
+    line naming the column, not a traceback."""
+    pytest.importorskip("ray")
+    crash = tmp_path / "crash-site"
+    make_distribution(crash, "sbcrash", {"sbcrash_metrics": CRASH}, {"swapbench.proxies": {"crash": "sbcrash_metrics"}})
+    proc = run_with([crash], "-m", "swapbench.cli", "correlate", "--space", "nb201", "--task", "cifar10",
+                    "--proxies", "crash_worker", "--n-archs", "3", "--seeds", "0", "--backend", "ray",
+                    "--workers", "1", "--threads", "1", "--data-dir", str(synthetic_data_dir),
+                    "--cache", str(tmp_path / "cache.sqlite"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 3, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in proc.stderr and len(errors) == 1, proc.stderr
+    assert errors[0].startswith("error: a Ray worker died while scoring nb201/cifar10 seed 0, 3 times")
+    assert "re-run the same command to resume" in errors[0]

@@ -273,9 +273,15 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+_RAY_TRIES = 3
+
+
 def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, threads: int, device_type: str,
              address: str | None, on_result: Callable[[Job, list[Score]], None],
              workers_per_gpu: int | None = None) -> None:
+    """Run the jobs as Ray tasks. A job whose worker dies is run again by Ray (the loss of one node or
+    process is routine on a cluster); one lost on every try ends the run (WorkerLost, exit 3), the other
+    queued jobs cancelled."""
     try:
         import ray
     except ImportError:
@@ -289,7 +295,9 @@ def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, thre
         started = True
     try:
         gpus = 1 / (workers_per_gpu or 1) if device_type == "cuda" else 0  # Ray packs K workers on a GPU
-        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=2)(_ray_job)
+        # Ray runs a job whose worker died again, up to _RAY_TRIES times in all, before handing back the loss
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=_RAY_TRIES - 1)(_ray_job)
+        lost = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError, ray.exceptions.NodeDiedError)
         refs = {}
         config_refs = [ray.put(c) for c in configs]
         queue = iter(jobs)
@@ -300,7 +308,17 @@ def _run_ray(configs: list[CorrelateConfig], jobs: list[Job], workers: int, thre
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
                 job = refs.pop(ref)
-                on_result(job, ray.get(ref))
+                try:
+                    scores = ray.get(ref)
+                except lost as exc:
+                    for other in refs:  # on a shared cluster the queued jobs would outlive the run
+                        ray.cancel(other, force=True)
+                    config = configs[job.plan]
+                    raise WorkerLost(
+                        f"a Ray worker died while scoring {config.space}/{config.task} seed {job.seed}, "
+                        f"{_RAY_TRIES} times ({type(exc).__name__}; most often the OS or Ray killed it for lack "
+                        "of memory: try fewer --workers, or nodes with more memory)") from None
+                on_result(job, scores)
                 for nxt in _take(queue, 1):
                     refs[remote.remote(config_refs[nxt.plan], nxt.seed, nxt.items, threads)] = nxt
     finally:
