@@ -1,5 +1,6 @@
 """Shared fixtures: the real data dir (../shared/data or $SWAPBENCH_DATA), a synthetic one built once per run,
-one torch thread, quick bootstrap intervals; and `run_main`, the CLI run in this process."""
+one torch thread, quick bootstrap intervals; `run_main`, the CLI run in this process; and `every_metric`, each
+registered metric on one network and batch."""
 
 from __future__ import annotations
 
@@ -126,3 +127,28 @@ def run_main(argv: list[str], env: dict[str, str | None] | None = None) -> subpr
         cli._received.clear()
     returncode = code if isinstance(code, int) else (0 if code is None else 1)
     return subprocess.CompletedProcess(["swapbench", *argv], returncode, out.getvalue(), err.getvalue())
+
+
+# every metric at its defaults, except the repeat counts, kept small so a grid stays cheap
+SMALL_OVERRIDES = {"swap": {"repeats": 1}, "reg_swap": {"repeats": 1}}
+# lswag's layer band is chosen per (space, task) by `swapbench lswag-band`; where none is stored, any band
+# exercises the code path
+FALLBACK_BAND = {"p_lo": 5, "p_hi": 9}
+
+
+def every_metric(space, task: str, arch, net, x, y) -> dict[str, float]:
+    """Each registered metric on (net, x, y) through the harness, one shared memo, as a run scores an arch."""
+    from swapbench.proxies.priors import read_bands
+    from swapbench.proxies.registry import ProxyContext, get_proxy, list_proxies, run_proxy
+
+    memo: dict = {}
+    values = {}
+    for name in list_proxies():
+        spec = get_proxy(name)
+        overrides = dict(SMALL_OVERRIDES.get(name, {}))
+        if name == "lswag" and task not in read_bands().get(space.name, {}):
+            overrides.update(FALLBACK_BAND)
+        ctx = ProxyContext(space=space, task=task, seed=0, arch_key=space.canonical_key(arch),
+                           options=spec.resolve_options(overrides), memo=memo)
+        values[name] = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
+    return values

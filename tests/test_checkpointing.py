@@ -9,12 +9,11 @@ import weakref
 import numpy as np
 import pytest
 import torch
+from conftest import every_metric
 from torch import nn
 
 from swapbench.nn.checkpointing import BlockSequence, checkpointing, set_checkpointing
 from swapbench.nn.hooks import activation_recorder
-from swapbench.proxies.priors import read_bands
-from swapbench.proxies.registry import ProxyContext, get_proxy, list_proxies, run_proxy
 from swapbench.spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -85,17 +84,7 @@ def metric_values(space_name: str, task: str, on: bool) -> dict[str, float]:
     shape = info.input_shape if len(info.input_shape) == 3 else (3, 256, 256)
     labels = torch.randint(0, max(int(info.num_classes or 2), 2), (4,), generator=gen)
     x, y = space.prepare_batch(task, torch.randn((4, *shape), generator=gen), labels, gen)
-    memo: dict = {}
-    values = {}
-    for name in list_proxies():
-        spec = get_proxy(name)
-        overrides = {"repeats": 1} if name in ("swap", "reg_swap") else {}
-        if name == "lswag" and task not in read_bands().get(space_name, {}):
-            overrides.update({"p_lo": 5, "p_hi": 9})
-        ctx = ProxyContext(space=space, task=task, seed=0, arch_key=space.canonical_key(arch),
-                           options=spec.resolve_options(overrides), memo=memo)
-        values[name] = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
-    return values
+    return every_metric(space, task, arch, net, x, y)
 
 
 @pytest.mark.parametrize(("space_name", "task"), [

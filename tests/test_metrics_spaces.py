@@ -10,21 +10,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import every_metric
 from torch import nn
 
 from swapbench.nn.hooks import hooked_forward
-from swapbench.proxies.priors import read_bands
-from swapbench.proxies.registry import FAILED, ProxyContext, get_proxy, list_proxies, run_proxy
+from swapbench.proxies.registry import FAILED
 from swapbench.proxies.zen import global_pools
 from swapbench.spaces import get_space, list_spaces
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# every metric at its defaults, except the repeat counts, kept small so the grid stays cheap
-OVERRIDES = {"swap": {"repeats": 1}, "reg_swap": {"repeats": 1}}
-# lswag's layer band is chosen per (space, task) by `swapbench lswag-band`; where none is stored, any band
-# exercises the code path
-FALLBACK_BAND = {"p_lo": 5, "p_hi": 9}
 BATCH = 4
 PAIRS = [(s, t) for s in list_spaces() for t in get_space(s).tasks]
 # Pairs whose grid takes more than a few seconds on one CPU thread (256x256 Taskonomy inputs, the image-sized
@@ -74,16 +69,7 @@ def test_every_metric_on_every_space_and_task(space_name, task):
     images = raw_images(space, task, gen)
     labels = torch.randint(0, max(int(info.num_classes or 2), 2), (BATCH,), generator=gen)
     x, y = space.prepare_batch(task, images, labels, gen)
-    memo: dict = {}
-    values = {}
-    for name in list_proxies():
-        spec = get_proxy(name)
-        overrides = dict(OVERRIDES.get(name, {}))
-        if name == "lswag" and task not in read_bands().get(space_name, {}):
-            overrides.update(FALLBACK_BAND)
-        ctx = ProxyContext(space=space, task=task, seed=0, arch_key=space.canonical_key(arch),
-                           options=spec.resolve_options(overrides), memo=memo)
-        values[name] = run_proxy(spec, net, x, y, space.loss_fn(task), ctx)
+    values = every_metric(space, task, arch, net, x, y)
     for name, value in values.items():
         assert isinstance(value, float), (name, value)
         if math.isnan(value):
