@@ -9,12 +9,17 @@ without autograd and forward + backward, torch's module against ours (median of 
 Part 2, architectures: `swapbench.score(..., ["swap"], protocol="swap-official")` (32 re-initialisations,
 16 images) on the first --archs sampled NB201 and NB101 architectures of seed 0, with both shortcuts
 switched off (torch's pool forward, TABLE_BITS = 0) and on, interleaved; the scores must be equal.
+Part 3, gradient pass: `swapbench.nn.passes.backwards` (forward, loss gradient, input Jacobian, GraSP's
+double backward: what the stride-1 average pools' autograd route serves) on the NB201 and NB301 architectures
+after a first one that warms the process, torch's pools against ours, alternating which goes first;
+gradients, Jacobian and GraSP's sum must be equal.
 CPU seconds, 1 thread. Writes one CSV row per case with the ratio old / new.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from contextlib import contextmanager
@@ -27,8 +32,9 @@ from torch import nn
 import swapbench
 from bench.common import RESULTS, write_result
 from swapbench.nn import patterns, pooling
+from swapbench.nn.passes import backwards
 from swapbench.study.config import CorrelateConfig
-from swapbench.study.runner import plan_run
+from swapbench.study.runner import plan_run, run_batch
 
 LAYERS = [  # (space, ours, input shape at batch 64)
     ("nb201", pooling.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), (64, 16, 32, 32)),
@@ -110,6 +116,35 @@ def arch_rows(n_archs: int) -> list[dict]:
     return rows
 
 
+def gradient_rows(n_archs: int) -> list[dict]:
+    """The shared gradient pass (forward, loss gradient, input Jacobian, GraSP's double backward) of the
+    spaces with stride-1 average pools, whose pools take the channels-last route under autograd too."""
+    rows = []
+    for space in ("nb201", "nb301"):
+        plan = plan_run(CorrelateConfig(space=space, task="cifar10", proxies=["grasp"], n_archs=n_archs + 3,
+                                        limit_archs=n_archs + 1, seeds=[0], device="cpu"))
+        loss_fn = plan.space.loss_fn("cifar10")
+        for i, row in enumerate(plan.samples[0]):
+            arch = plan.truth.archs[row]
+            x, y = run_batch(plan, 0, plan.space.canonical_key(arch))
+            net = swapbench.build_network(space, arch, "cifar10", seed=0)
+            passes, times = {}, {}
+            for on in ((False, True) if i % 2 else (True, False)):
+                with shortcuts(on):
+                    copy_ = copy.deepcopy(net)
+                    start = time.process_time()
+                    passes[on] = backwards(copy_, x, y, loss_fn, ("loss", "jacobian", "hvp"))
+                    times[on] = time.process_time() - start
+            old, new = passes[False], passes[True]
+            if not (old.grasp == new.grasp and (old.jacobian == new.jacobian).all()
+                    and all(torch.equal(a, b) for a, b in zip(old.grads, new.grads, strict=True))):
+                raise SystemExit(f"{space} {arch}: the gradient pass differs with the shortcut")
+            if i > 0:  # the first architecture warms the process
+                rows.append(dict(part="arch", space=space, case=str(arch), phase="gradient pass",
+                                 old_s=times[False], new_s=times[True], ratio=times[False] / times[True]))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -117,12 +152,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "pool_layout.csv"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    frame = pd.DataFrame(layer_rows(args.reps) + arch_rows(args.archs))
+    frame = pd.DataFrame(layer_rows(args.reps) + arch_rows(args.archs) + gradient_rows(args.archs))
     arch = frame[frame.part == "arch"]
-    summary = arch.groupby("space")[["old_s", "new_s"]].sum()
-    for space, row in summary.iterrows():
-        print(f"{space}: swap-official SWAP {row.old_s / len(arch[arch.space == space]):.2f} -> "
-              f"{row.new_s / len(arch[arch.space == space]):.2f} s/arch, ratio {row.old_s / row.new_s:.2f}")
+    summary = arch.groupby(["phase", "space"])[["old_s", "new_s"]].sum()
+    for (phase, space), row in summary.iterrows():
+        n = len(arch[(arch.space == space) & (arch.phase == phase)])
+        print(f"{space}: {phase} {row.old_s / n:.2f} -> {row.new_s / n:.2f} s/arch, ratio {row.old_s / row.new_s:.2f}")
     write_result(frame, Path(args.out).name, out_dir=Path(args.out).parent)
 
 

@@ -3,6 +3,12 @@ fisher, grad_norm, snip, synflow, l2_norm, jacov / jacob_cov), ours against its 
 same NB201 networks, batch and threads, interleaved in one process. Its l2_norm cannot go through
 `find_measures` (the measure takes no `loss_fn`), so it is called on its own and timed with the rest.
 
+zero-cost-nas runs twice per architecture: on the network built from torch's own modules (its copy's
+pooling layers are torch's nn.AvgPool2d / nn.MaxPool2d, as its own model code builds them: same
+architecture, weights and values), which is the comparison the ratio reports, and on our modules as they
+are (`swapbench.nn.pooling`'s faster CPU route), reported beside it so that what our pooling alone gives
+is visible.
+
     python -m bench.vs_zero_cost_nas --zcnas PATH [--archs 5] [--rounds 2] [--threads 1]
 
 PATH is a checkout of https://github.com/SamsungLabs/zero-cost-nas (its `foresight` package is imported
@@ -10,7 +16,8 @@ from there; without --zcnas the script prints one line and exits 0). Each round 
 with both, alternating which goes first; each side gets its own copy of the network a run scores
 (`swapbench.build_network`), the run's batch (`run_batch`) and one dataloader-like list holding it; ours runs
 the metrics as a run does (one shared memo, through the harness), timed as a whole per architecture.
-Writes bench/results/vs_zero_cost_nas.csv and prints the ratio of total seconds (theirs / ours).
+Writes bench/results/vs_zero_cost_nas.csv and prints the ratio of total seconds (theirs / ours) with a 95 %
+bootstrap interval over architectures.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from torch import nn
 
     import swapbench
+    from swapbench.nn import pooling
     from swapbench.proxies.registry import ProxyContext, get_proxy, run_proxy
     from swapbench.study.config import CorrelateConfig
     from swapbench.study.runner import plan_run, run_batch
@@ -90,8 +98,17 @@ def main(argv: list[str] | None = None) -> int:
             out[name] = run_proxy(spec, net, x, y, loss_fn, ctx)
         return out
 
-    def theirs(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        model = Logits(copy.deepcopy(net))
+    def torch_pools(net: nn.Module) -> nn.Module:
+        """The same network with torch's pooling classes (ours subclass them and hold no state of their own)."""
+        for m in net.modules():
+            if isinstance(m, pooling.AvgPool2d):
+                m.__class__ = nn.AvgPool2d
+            elif isinstance(m, pooling.MaxPool2d):
+                m.__class__ = nn.MaxPool2d
+        return net
+
+    def theirs(net: nn.Module, x: torch.Tensor, y: torch.Tensor, own_modules: bool) -> dict[str, float]:
+        model = Logits(torch_pools(copy.deepcopy(net)) if own_modules else copy.deepcopy(net))
         out = find_measures(model, [(x, y)], ("random", 1, n_classes), torch.device("cpu"),
                             loss_fn=F.cross_entropy, measure_names=list(THEIRS))
         # its l2_norm takes no loss_fn, so find_measures cannot run it: the measure itself, summed the same way
@@ -99,31 +116,52 @@ def main(argv: list[str] | None = None) -> int:
         out["l2_norm"] = float(sum(float(a.detach().sum()) for a in arr))
         return out
 
-    seconds: dict[str, list[float]] = {"ours": [], "zero-cost-nas": []}
+    order = ["ours", "zero-cost-nas", "zero-cost-nas on our pools"]
+    seconds: dict[str, list[float]] = {side: [] for side in order}
     for r in range(args.rounds):
         for i, (key, net, x, y) in enumerate(cases):
-            sides = ["ours", "zero-cost-nas"] if (r + i) % 2 == 0 else ["zero-cost-nas", "ours"]
-            for side in sides:
+            shift = (r + i) % len(order)  # each side goes first, second and third in turn
+            for side in order[shift:] + order[:shift]:
                 start = time.perf_counter()
                 if side == "ours":
                     ours(key, net, x, y)
                 else:
-                    theirs(net, x, y)
+                    theirs(net, x, y, own_modules=side == "zero-cost-nas")
                 seconds[side].append(time.perf_counter() - start)
     per_arch = {side: statistics.mean(v) for side, v in seconds.items()}
     ratio = per_arch["zero-cost-nas"] / per_arch["ours"]
+    ratio_pools = per_arch["zero-cost-nas on our pools"] / per_arch["ours"]
+    low, high = _ratio_interval(seconds["zero-cost-nas"], seconds["ours"], len(cases))
     print(f"nb201/{args.task}, {len(cases)} archs x {args.rounds} rounds, batch {plan.batch_size}, "
           f"{args.threads} thread(s): ours {per_arch['ours']:.3f} s/arch, zero-cost-nas find_measures "
-          f"{per_arch['zero-cost-nas']:.3f} s/arch, ratio {ratio:.2f}x")
+          f"{per_arch['zero-cost-nas']:.3f} s/arch, ratio {ratio:.2f}x [{low:.2f}, {high:.2f}] (on our pooling modules "
+          f"{per_arch['zero-cost-nas on our pools']:.3f} s/arch, {ratio_pools:.2f}x)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["space", "task", "archs", "rounds", "batch", "threads", "ours_s_per_arch",
-                         "zero_cost_nas_s_per_arch", "ratio"])
+                         "zero_cost_nas_s_per_arch", "ratio", "ratio_low", "ratio_high",
+                         "zero_cost_nas_our_pools_s_per_arch",
+                         "ratio_our_pools"])
         writer.writerow(["nb201", args.task, len(cases), args.rounds, plan.batch_size, args.threads,
-                         f"{per_arch['ours']:.4f}", f"{per_arch['zero-cost-nas']:.4f}", f"{ratio:.2f}"])
+                         f"{per_arch['ours']:.4f}", f"{per_arch['zero-cost-nas']:.4f}", f"{ratio:.2f}",
+                         f"{low:.2f}", f"{high:.2f}",
+                         f"{per_arch['zero-cost-nas on our pools']:.4f}", f"{ratio_pools:.2f}"])
     print(f"wrote {args.out}")
     return 0
+
+
+def _ratio_interval(theirs: list[float], ours: list[float], n_archs: int, draws: int = 2000) -> tuple[float, float]:
+    """95 % bootstrap interval of sum(theirs) / sum(ours) over architectures (all rounds of a drawn
+    architecture go together; the lists hold round after round of the same architecture order)."""
+    import numpy as np
+
+    t = np.asarray(theirs).reshape(-1, n_archs).sum(axis=0)
+    o = np.asarray(ours).reshape(-1, n_archs).sum(axis=0)
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, n_archs, size=(draws, n_archs))
+    ratios = t[picks].sum(axis=1) / o[picks].sum(axis=1)
+    return float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,14 @@ CONFIGS = [  # (ours, torch's, input shape): NB201, NB301 (stride 1 and 2), NB10
     (pooling.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
      nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (4, 5, 9, 9)),
     (pooling.AvgPool2d(2, stride=2), nn.AvgPool2d(2, stride=2), (4, 5, 8, 8)),
+    # the stride-1 same-size route at other kernels, divisors, wider channel vectors and tiny images
+    (pooling.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+     nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), (3, 70, 6, 7)),
+    (pooling.AvgPool2d(3, stride=1, padding=1), nn.AvgPool2d(3, stride=1, padding=1), (4, 5, 9, 9)),
+    (pooling.AvgPool2d(5, stride=1, padding=2, count_include_pad=False),
+     nn.AvgPool2d(5, stride=1, padding=2, count_include_pad=False), (2, 3, 7, 6)),
+    (pooling.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+     nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), (2, 3, 1, 2)),
     (pooling.MaxPool2d(3, stride=1, padding=1), nn.MaxPool2d(3, stride=1, padding=1), (4, 5, 9, 9)),
     (pooling.MaxPool2d(3, stride=2, padding=1), nn.MaxPool2d(3, stride=2, padding=1), (4, 5, 9, 9)),
     (pooling.MaxPool2d(2, stride=2), nn.MaxPool2d(2, stride=2), (4, 5, 8, 8)),
@@ -46,8 +54,43 @@ def test_gradients_bit_identical(ours, theirs, shape):
         assert torch.equal(a, b)
 
 
+def test_same_size_average_pool_is_one_node_of_its_own_under_autograd():
+    x = torch.randn(2, 3, 5, 5, requires_grad=True)
+    same = pooling.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    assert type(same(x).grad_fn).__name__ == "_SamePoolBackward"
+    (g,) = torch.autograd.grad(same(x).pow(2).sum(), x, create_graph=True)
+    assert type(g.grad_fn).__name__ == "_SamePoolTBackward"  # second order stays on the fast route
+    for other in (pooling.AvgPool2d(3, stride=2, padding=1), pooling.AvgPool2d(2, stride=2),
+                  pooling.AvgPool2d(3, stride=1, padding=0), pooling.MaxPool2d(3, stride=1, padding=1)):
+        assert not type(other(x).grad_fn).__name__.startswith("_Same")  # torch's own node
+
+
+def test_nb201_network_gradients_bit_identical_to_torch_pools():
+    # the branch sums of a cell must add in the same order as with torch's pooling node in the graph
+    from swapbench.api import build_network
+    from swapbench.nn.passes import backwards
+
+    arch = (4, 2, 4, 0, 4, 3)  # avg_pool_3x3 on four of six edges, beside a conv and a skip
+    ours = build_network("nb201", arch, "cifar10", seed=0)
+    theirs = build_network("nb201", arch, "cifar10", seed=0)
+    swapped = 0
+    for m in theirs.modules():
+        if isinstance(m, pooling.AvgPool2d):
+            m.__class__ = nn.AvgPool2d
+            swapped += 1
+    assert swapped >= 4 * 5  # every cell's pools
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 3, 32, 32, generator=gen), torch.randint(0, 10, (8,), generator=gen)
+    passes = [backwards(net, x, y, nn.functional.cross_entropy, ("loss", "jacobian", "hvp")) for net in (ours, theirs)]
+    a, b = passes
+    assert all(torch.equal(ga, gb) for ga, gb in zip(a.grads, b.grads, strict=True))
+    assert all(torch.equal(fa, fb) for fa, fb in zip(a.fisher, b.fisher, strict=True))
+    assert (a.jacobian == b.jacobian).all() and a.grasp == b.grasp
+
+
 def test_autograd_keeps_torch_route():
-    # under autograd the layout-conversion nodes would reorder the summing of branch gradients (rounding)
+    # under autograd layout-conversion nodes would reorder the summing of branch gradients (rounding); only
+    # the same-size average pool goes through the channels-last kernel then, as one node of its own
     x = torch.randn(2, 3, 5, 5, requires_grad=True)
     assert not pooling.channels_last_route(x)
     assert pooling.channels_last_route(x.detach())
