@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 m.__class__ = nn.MaxPool2d
         return net
 
-    def theirs(net: nn.Module, x: torch.Tensor, y: torch.Tensor, own_modules: bool) -> dict[str, float]:
-        model = Logits(torch_pools(copy.deepcopy(net)) if own_modules else copy.deepcopy(net))
+    def theirs(net: nn.Module, x: torch.Tensor, y: torch.Tensor, torch_modules: bool) -> dict[str, float]:
+        model = Logits(torch_pools(copy.deepcopy(net)) if torch_modules else copy.deepcopy(net))
         out = find_measures(model, [(x, y)], ("random", 1, n_classes), torch.device("cpu"),
                             loss_fn=F.cross_entropy, measure_names=list(THEIRS))
         # its l2_norm takes no loss_fn, so find_measures cannot run it: the measure itself, summed the same way
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 if side == "ours":
                     ours(key, net, x, y)
                 else:
-                    theirs(net, x, y, own_modules=side == "zero-cost-nas")
+                    theirs(net, x, y, torch_modules=side == "zero-cost-nas")
                 seconds[side].append(time.perf_counter() - start)
     per_arch = {side: statistics.mean(v) for side, v in seconds.items()}
     ratio = per_arch["zero-cost-nas"] / per_arch["ours"]
