@@ -38,11 +38,12 @@ def test_forward_bit_identical_without_autograd(ours, theirs, shape):
         assert ours(x).is_contiguous()  # callers see NCHW as before
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("ours,theirs,shape", CONFIGS)
-def test_gradients_bit_identical(ours, theirs, shape):
+def test_gradients_bit_identical(ours, theirs, shape, dtype):
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(*shape, generator=gen, dtype=torch.float64)
-    w = torch.randn(*theirs(x).shape, generator=gen, dtype=torch.float64)
+    x = torch.randn(*shape, generator=gen, dtype=dtype)
+    w = torch.randn(*theirs(x).shape, generator=gen, dtype=dtype)
     results = []
     for pool in (ours, theirs):
         xr = x.clone().requires_grad_()
@@ -63,6 +64,8 @@ def test_same_size_average_pool_is_one_node_of_its_own_under_autograd():
     for other in (pooling.AvgPool2d(3, stride=2, padding=1), pooling.AvgPool2d(2, stride=2),
                   pooling.AvgPool2d(3, stride=1, padding=0), pooling.MaxPool2d(3, stride=1, padding=1)):
         assert not type(other(x).grad_fn).__name__.startswith("_Same")  # torch's own node
+    half = torch.randn(2, 3, 5, 5, dtype=torch.bfloat16, requires_grad=True)
+    assert type(same(half).grad_fn).__name__ == "AvgPool2DBackward0"  # reduced precision: torch's route
 
 
 def test_nb201_network_gradients_bit_identical_to_torch_pools():

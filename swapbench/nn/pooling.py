@@ -7,8 +7,9 @@ autograd the layout-conversion nodes it would add change the order in which a ne
 summed (which moves gradient metrics at float-rounding level), so a pool takes it only as one autograd node of
 its own: the stride-1, same-size average pools of NB201 and NB301 cells (`_SamePool`), whose backward is itself
 such a pool, also run through the fast kernel, in the order torch's backward adds (bit for bit, to any order of
-derivative). Every other pool under autograd, and every pool on other devices, is torch's. The classes subclass
-torch's, so anything that inspects pooling modules still sees one.
+derivative; checked for float32 and float64, the dtypes it takes). Every other pool under autograd, and every
+pool on other devices, is torch's. The classes subclass torch's, so anything that inspects pooling modules
+still sees one.
 """
 
 from __future__ import annotations
@@ -96,9 +97,10 @@ class AvgPool2d(_ChannelsLastWithoutGrad, nn.AvgPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kernel, stride, padding = _single(self.kernel_size), _single(self.stride), _single(self.padding)
-        if (x.device.type == "cpu" and x.dim() == 4 and torch.is_grad_enabled() and x.requires_grad
-                and stride == 1 and kernel is not None and kernel % 2 == 1 and padding == kernel // 2
-                and not self.ceil_mode and self.divisor_override is None):
+        same_size = (stride == 1 and kernel is not None and kernel % 2 == 1 and padding == kernel // 2
+                     and not self.ceil_mode and self.divisor_override is None)
+        if (same_size and x.device.type == "cpu" and x.dim() == 4 and x.dtype in (torch.float32, torch.float64)
+                and torch.is_grad_enabled() and x.requires_grad):
             return _SamePool.apply(x, kernel, self.count_include_pad)
         return super().forward(x)
 
