@@ -10,7 +10,7 @@ Part 2, architectures: `swapbench.score(..., ["swap"], protocol="swap-official")
 16 images) on the first --archs sampled NB201 and NB101 architectures of seed 0, with both shortcuts
 switched off (torch's pool forward, TABLE_BITS = 0) and on, interleaved; the scores must be equal.
 Part 3, gradient pass: `swapbench.nn.passes.backwards` (forward, loss gradient, input Jacobian, GraSP's
-double backward: what the stride-1 average pools' autograd route serves) on the NB201 and NB301 architectures
+double backward: what the stride-1 pools' autograd route serves) on NB201, NB101 and NB301 architectures
 after a first one that warms the process, torch's pools against ours, alternating which goes first;
 gradients, Jacobian and GraSP's sum must be equal.
 CPU seconds, 1 thread. Writes one CSV row per case with the ratio old / new.
@@ -118,9 +118,9 @@ def arch_rows(n_archs: int) -> list[dict]:
 
 def gradient_rows(n_archs: int) -> list[dict]:
     """The shared gradient pass (forward, loss gradient, input Jacobian, GraSP's double backward) of the
-    spaces with stride-1 average pools, whose pools take the channels-last route under autograd too."""
+    spaces with stride-1 pools, which take the channels-last route under autograd too."""
     rows = []
-    for space in ("nb201", "nb301"):
+    for space in ("nb201", "nb101", "nb301"):
         plan = plan_run(CorrelateConfig(space=space, task="cifar10", proxies=["grasp"], n_archs=n_archs + 3,
                                         limit_archs=n_archs + 1, seeds=[0], device="cpu"))
         loss_fn = plan.space.loss_fn("cifar10")

@@ -61,31 +61,53 @@ def test_same_size_average_pool_is_one_node_of_its_own_under_autograd():
     assert type(same(x).grad_fn).__name__ == "_SamePoolBackward"
     (g,) = torch.autograd.grad(same(x).pow(2).sum(), x, create_graph=True)
     assert type(g.grad_fn).__name__ == "_SamePoolTBackward"  # second order stays on the fast route
+    assert type(pooling.MaxPool2d(3, stride=1, padding=1)(x).grad_fn).__name__ == "_SameMaxPoolBackward"
     for other in (pooling.AvgPool2d(3, stride=2, padding=1), pooling.AvgPool2d(2, stride=2),
-                  pooling.AvgPool2d(3, stride=1, padding=0), pooling.MaxPool2d(3, stride=1, padding=1)):
+                  pooling.AvgPool2d(3, stride=1, padding=0), pooling.MaxPool2d(3, stride=2, padding=1),
+                  pooling.MaxPool2d(2, stride=2)):
         assert not type(other(x).grad_fn).__name__.startswith("_Same")  # torch's own node
     half = torch.randn(2, 3, 5, 5, dtype=torch.bfloat16, requires_grad=True)
     assert type(same(half).grad_fn).__name__ == "AvgPool2DBackward0"  # reduced precision: torch's route
 
 
-def test_nb201_network_gradients_bit_identical_to_torch_pools():
+def test_max_pool_ties_pick_torch_argmax_under_autograd():
+    # after a ReLU most windows are all zeros: the gradient goes to the input torch's kernel picks
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 70, 9, 9, generator=gen).relu()
+    x[0, 0, 2:5, 2:5] = 1.0  # a tie at a positive value too
+    w = torch.randn(3, 70, 9, 9, generator=gen)
+    grads = []
+    for pool in (pooling.MaxPool2d(3, stride=1, padding=1), nn.MaxPool2d(3, stride=1, padding=1)):
+        xr = x.clone().requires_grad_()
+        (g,) = torch.autograd.grad((pool(xr) * w).sum(), xr)
+        grads.append(g)
+    assert torch.equal(*grads)
+
+
+NETWORKS = [  # space, architecture with stride-1 pools beside convs and skips, our pool class, torch's, pools per cell
+    ("nb201", (4, 2, 4, 0, 4, 3), pooling.AvgPool2d, nn.AvgPool2d, 4),
+    ("nb101", (((0, 1, 1, 0), (0, 0, 0, 1), (0, 0, 0, 1), (0, 0, 0, 0)), (0, 2, 3, 1)), pooling.MaxPool2d,
+     nn.MaxPool2d, 1),
+]
+
+
+@pytest.mark.parametrize("space,arch,pool_class,torch_class,per_cell", NETWORKS)
+def test_network_gradients_bit_identical_to_torch_pools(space, arch, pool_class, torch_class, per_cell):
     # the branch sums of a cell must add in the same order as with torch's pooling node in the graph
     from swapbench.api import build_network
     from swapbench.nn.passes import backwards
 
-    arch = (4, 2, 4, 0, 4, 3)  # avg_pool_3x3 on four of six edges, beside a conv and a skip
-    ours = build_network("nb201", arch, "cifar10", seed=0)
-    theirs = build_network("nb201", arch, "cifar10", seed=0)
+    ours = build_network(space, arch, "cifar10", seed=0)
+    theirs = build_network(space, arch, "cifar10", seed=0)
     swapped = 0
     for m in theirs.modules():
-        if isinstance(m, pooling.AvgPool2d):
-            m.__class__ = nn.AvgPool2d
+        if type(m) is pool_class:
+            m.__class__ = torch_class
             swapped += 1
-    assert swapped >= 4 * 5  # every cell's pools
+    assert swapped >= per_cell * 5  # every cell's pools
     gen = torch.Generator().manual_seed(0)
-    x, y = torch.randn(8, 3, 32, 32, generator=gen), torch.randint(0, 10, (8,), generator=gen)
-    passes = [backwards(net, x, y, nn.functional.cross_entropy, ("loss", "jacobian", "hvp")) for net in (ours, theirs)]
-    a, b = passes
+    x, y = torch.randn(4, 3, 32, 32, generator=gen), torch.randint(0, 10, (4,), generator=gen)
+    a, b = (backwards(net, x, y, nn.functional.cross_entropy, ("loss", "jacobian", "hvp")) for net in (ours, theirs))
     assert all(torch.equal(ga, gb) for ga, gb in zip(a.grads, b.grads, strict=True))
     assert all(torch.equal(fa, fb) for fa, fb in zip(a.fisher, b.fisher, strict=True))
     assert (a.jacobian == b.jacobian).all() and a.grasp == b.grasp

@@ -5,10 +5,12 @@ faster than the NCHW ones (`bench/pool_layout.py`), and they visit each window i
 outputs are bit-identical (`tests/test_pooling.py`). Without autograd every pool takes that route. Under
 autograd the layout-conversion nodes it would add change the order in which a network's branch gradients are
 summed (which moves gradient metrics at float-rounding level), so a pool takes it only as one autograd node of
-its own: the stride-1, same-size average pools of NB201 and NB301 cells (`_SamePool`), whose backward is itself
-such a pool, also run through the fast kernel, in the order torch's backward adds (bit for bit, to any order of
-derivative; checked for float32 and float64, the dtypes it takes). Every other pool under autograd, and every
-pool on other devices, is torch's. The classes subclass torch's, so anything that inspects pooling modules
+its own: the stride-1, same-size pools of the cells. An average pool's backward (`_SamePool`) is itself such a
+pool and runs through the fast kernel too, adding in the order torch's backward adds (bit for bit, to any order
+of derivative); a max pool (`_SameMaxPool`) takes its values and argmax indices from the fast kernel and
+leaves the backward to torch's indexed one. Both are checked for float32 and float64, the dtypes they take.
+Every other pool under autograd (the strided ones, where the fast kernel gains little), and every pool on other
+devices, is torch's. The classes subclass torch's, so anything that inspects pooling modules
 still sees one.
 """
 
@@ -56,6 +58,25 @@ def _divisor(x: torch.Tensor, kernel: int, include_pad: bool) -> torch.Tensor | 
     return _COUNTS[key]
 
 
+def _single(value: int | tuple[int, ...]) -> int | None:
+    if isinstance(value, int):
+        return value
+    return value[0] if len(set(value)) == 1 else None
+
+
+def _autograd_route(pool: nn.AvgPool2d | nn.MaxPool2d, x: torch.Tensor) -> int | None:
+    """The kernel size when `pool` on `x` takes its own autograd node (a stride-1 same-size pool on a CPU
+    float32/float64 batch of images, with autograd recording), else None."""
+    kernel, stride, padding = _single(pool.kernel_size), _single(pool.stride), _single(pool.padding)
+    plain = not pool.ceil_mode and getattr(pool, "divisor_override", None) is None and _single(
+        getattr(pool, "dilation", 1)) == 1
+    if (plain and stride == 1 and kernel is not None and kernel % 2 == 1 and padding == kernel // 2
+            and x.device.type == "cpu" and x.dim() == 4 and x.dtype in (torch.float32, torch.float64)
+            and torch.is_grad_enabled() and x.requires_grad):
+        return kernel
+    return None
+
+
 class _SamePool(torch.autograd.Function):
     """A stride-1 average pool with padding kernel // 2: y = A x, with A = D^-1 S (S the window sum, which is
     symmetric at stride 1, D the divisor). Its backward A^T g = S (D^-1 g) is `_SamePoolT`: the quotient
@@ -85,25 +106,45 @@ class _SamePoolT(torch.autograd.Function):
         return _SamePool.apply(v, ctx.kernel, ctx.include_pad), None, None
 
 
-def _single(value: int | tuple[int, ...]) -> int | None:
-    if isinstance(value, int):
-        return value
-    return value[0] if len(set(value)) == 1 else None
-
-
 class AvgPool2d(_ChannelsLastWithoutGrad, nn.AvgPool2d):
     """nn.AvgPool2d with the CPU channels-last kernel: always for the stride-1 same-size pools, else when no
     gradient is recorded."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernel, stride, padding = _single(self.kernel_size), _single(self.stride), _single(self.padding)
-        same_size = (stride == 1 and kernel is not None and kernel % 2 == 1 and padding == kernel // 2
-                     and not self.ceil_mode and self.divisor_override is None)
-        if (same_size and x.device.type == "cpu" and x.dim() == 4 and x.dtype in (torch.float32, torch.float64)
-                and torch.is_grad_enabled() and x.requires_grad):
+        kernel = _autograd_route(self, x)
+        if kernel is not None:
             return _SamePool.apply(x, kernel, self.count_include_pad)
         return super().forward(x)
 
 
+class _SameMaxPool(torch.autograd.Function):
+    """A stride-1 max pool with padding kernel // 2 whose forward (values and argmax indices) runs through the
+    channels-last kernel; the backward is torch's own indexed backward on those indices, so it and its
+    derivative are torch's operations on torch's inputs (the indices are the NCHW kernel's, ties included:
+    tests/test_pooling.py)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, kernel: int) -> torch.Tensor:
+        out, indices = F.max_pool2d(_channels_last(x), kernel, 1, kernel // 2, return_indices=True)
+        out, indices = out.contiguous(), indices.contiguous()
+        ctx.save_for_backward(x, indices)
+        ctx.kernel = kernel
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x, indices = ctx.saved_tensors
+        k, p = ctx.kernel, ctx.kernel // 2
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            grad.contiguous(), x, [k, k], [1, 1], [p, p], [1, 1], False, indices), None
+
+
 class MaxPool2d(_ChannelsLastWithoutGrad, nn.MaxPool2d):
-    """nn.MaxPool2d with the CPU channels-last kernel when no gradient is recorded."""
+    """nn.MaxPool2d with the CPU channels-last kernel: always for the stride-1 same-size pools, else when no
+    gradient is recorded."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = _autograd_route(self, x)
+        if kernel is not None and not self.return_indices:
+            return _SameMaxPool.apply(x, kernel)
+        return super().forward(x)
