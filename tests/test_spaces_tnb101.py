@@ -76,6 +76,17 @@ def test_discriminator_is_built_but_not_counted():
     assert not hasattr(build_meta(MICRO, (1, 0, 0, 2, 1, 0), "segmentsemantic"), "discriminator")
 
 
+def test_discriminator_weights_move_with_the_network():
+    # spectral_norm's `weight` is a plain tensor that only a forward refreshes, and the discriminator never
+    # runs: moving the network (.to("cuda") in a study, .double() in synflow) must move it too
+    net = MICRO.build((1, 0, 0, 2, 1, 0), "autoencoder").double()
+    normed = [m for m in net.discriminator.modules() if hasattr(m, "weight_orig")]
+    assert len(normed) == 6
+    assert all(m.weight.dtype == m.weight_orig.dtype == torch.float64 for m in normed)
+    net.to("meta")  # another device, as a GPU would be
+    assert all(m.weight.device.type == m.weight_orig.device.type == "meta" for m in normed)
+
+
 def test_encodings_round_trip(any_tables):
     tables = any_tables
     for arch in np.ndindex(4, 4, 4, 4, 4, 4):

@@ -203,6 +203,15 @@ class Discriminator(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
 
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 (nn.Module's signature)
+        # spectral_norm keeps each conv's `weight` as a plain tensor that only a forward recomputes, and this
+        # module never runs forward: move it with the parameters, or .to("cuda") leaves it on the CPU
+        super()._apply(fn, recurse)
+        for m in self.layers:
+            if hasattr(m, "weight_orig"):
+                m.weight = fn(m.weight)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.layers(x)).flatten()
 
