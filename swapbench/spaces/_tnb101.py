@@ -9,6 +9,7 @@ with 4..6 layer codes in 1..4 (even: double the channels, >2: stride 2), each la
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -203,7 +204,7 @@ class Discriminator(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
 
-    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 (nn.Module's signature)
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Discriminator:
         # spectral_norm keeps each conv's `weight` as a plain tensor that only a forward recomputes, and this
         # module never runs forward: move it with the parameters, or .to("cuda") leaves it on the CPU
         super()._apply(fn, recurse)
