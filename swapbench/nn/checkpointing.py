@@ -6,7 +6,9 @@ The numbers do not change: the recomputation is the same forward on the same inp
 state restored), and the backward walks the graph of the first forward. Two things differ from a plain pass:
 the time (one more forward of each block per backward graph) and BatchNorm running statistics, which a
 train-mode recomputation moves a second time (no metric reads them after a gradient pass; zen, which does,
-runs without autograd, where blocks are never checkpointed).
+runs without autograd, where blocks are never checkpointed). On a network that also exposes its chain of
+blocks (swapbench.nn.blockwise), grasp's Hessian-gradient product then goes one block at a time too: equal to
+the one-go product to float rounding.
 
 Networks opt in by running their block sequence through `run_blocks` and carrying a boolean attribute
 ``checkpoint_blocks`` (see `set_checkpointing`).

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swapbench.nn.blockwise import chain, hessian_grad
 from swapbench.nn.checkpointing import checkpointing
 from swapbench.nn.hooks import ActivationCall, activation_recorder, recorded_modules
 
@@ -74,7 +75,8 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     alone, and the gradient of z = sum_l <g_l, g_graph_l> with respect to those weights. The forward is the same
     train-mode forward of the same network on the same batch, so the numbers are the separate passes'
     (bit for bit on every space of bench/differential.py; the activation inputs are those of a no-grad
-    forward, as autograd does not change the forward's arithmetic).
+    forward, as autograd does not change the forward's arithmetic). On a checkpointed network with a block chain,
+    grasp's product is taken block by block once the rest is done (swapbench.nn.blockwise; equal to rounding).
     """
     layers = weight_layers(net)
     # only the scored weights: every metric reads those, and a gradient does not depend on which others are
@@ -90,6 +92,10 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     # until the backward); the taps then stay in place through every backward, so that each recomputed
     # block saves what its first forward saved.
     tapped = checkpointing(net)
+    # ... and grasp's Hessian-gradient product then goes one block at a time (swapbench.nn.blockwise), after
+    # this pass, so that the loss gradient needs no graph of its own
+    blocks = chain(net) if tapped and want_hvp else None
+    graph_hvp = want_hvp and blocks is None
 
     def add_fisher(layer: nn.Module, act: torch.Tensor, grad: torch.Tensor) -> None:
         if not collecting[0]:
@@ -132,8 +138,8 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
             graph_grads: dict[int, torch.Tensor] = {}
             if want_loss:
                 loss = loss_fn(out, targets)
-                found = torch.autograd.grad(loss, params, retain_graph=want_jac or want_hvp,
-                                            create_graph=want_hvp, allow_unused=True) if params else ()
+                found = torch.autograd.grad(loss, params, retain_graph=want_jac or graph_hvp,
+                                            create_graph=graph_hvp, allow_unused=True) if params else ()
                 collecting[0] = False
                 graph_grads = {id(p): g for p, g in zip(params, found, strict=True) if g is not None}
                 result.weights = [m.weight.detach() for m in layers]
@@ -142,14 +148,19 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
                 result.fisher = [fisher.get(id(m), torch.zeros(m.weight.shape[0], device=m.weight.device)).detach()
                                  for m in layers]
             if want_jac:
-                (jx,) = torch.autograd.grad(out, [x], torch.ones_like(out), retain_graph=want_hvp)
+                (jx,) = torch.autograd.grad(out, [x], torch.ones_like(out), retain_graph=graph_hvp)
                 result.jacobian = jx.detach().reshape(x.shape[0], -1).cpu().numpy()
                 result.width = int(out.shape[-1])
-            if want_hvp:
+            if graph_hvp:
                 result.grasp = _grasp_sum(layers, params, graph_grads)
     finally:
         for h in handles + recorder:
             h.remove()
+    if blocks is not None:
+        del out, graph_grads  # the pass's graph, before the blocks are rebuilt one by one
+        g_of = {id(m.weight): g for m, g in zip(layers, result.grads, strict=True)}
+        hg = hessian_grad(blocks, inputs, targets, loss_fn, params, [g_of[id(p)] for p in params])
+        result.grasp = _grasp_total(layers, {id(p): h for p, h in zip(params, hg, strict=True) if h is not None})
     return result
 
 
@@ -183,7 +194,11 @@ def _grasp_sum(layers: list[nn.Module], params: list[torch.Tensor], graph_grads:
     if not outputs:
         return 0.0
     hg = torch.autograd.grad(outputs, params, cotangents, allow_unused=True)  # params: the scored weights
-    by_param = {id(p): g for p, g in zip(params, hg, strict=True) if g is not None}
+    return _grasp_total(layers, {id(p): g for p, g in zip(params, hg, strict=True) if g is not None})
+
+
+def _grasp_total(layers: list[nn.Module], by_param: dict[int, torch.Tensor]) -> float:
+    """sum_l -W_l * (H g)_l over the scored layers, from H g per weight (a layer without one adds 0)."""
     return layer_sum([
         -m.weight.detach() * by_param[id(m.weight)] if id(m.weight) in by_param else torch.zeros_like(m.weight)
         for m in layers

@@ -7,8 +7,9 @@ z = sum_l <g_l, g_graph,l>, which leaves W.grad = H g. Both forwards are the sam
 the same weights on the same batch, so here one forward serves both: the loss gradient is taken with a
 graph (its values are the plain backward's), g is that gradient detached, and z is back-propagated from
 the same graph. That forward and the loss gradient are shared with plain, grad_norm, snip, fisher and the
-input Jacobian (pass 1 in swapbench.nn.passes). The leading minus is NASLib's sign convention; layers without a
-gradient add 0.
+input Jacobian (pass 1 in swapbench.nn.passes); on a checkpointed network with a block chain the product is
+taken one block at a time after that pass (swapbench.nn.blockwise), equal to float rounding. The leading
+minus is NASLib's sign convention; layers without a gradient add 0.
 """
 
 from __future__ import annotations

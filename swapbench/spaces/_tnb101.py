@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from swapbench.nn.blockwise import Block, module_block
 from swapbench.nn.checkpointing import BlockSequence, run_blocks
 from swapbench.spaces.base import ReluConvBn
 
@@ -237,6 +238,19 @@ class TaskNetwork(nn.Module):
             self.head = segmentation_decoder(c, nu, int(n_out or 0))
         else:
             raise ValueError(f"unknown TransNAS-Bench-101 task {task!r}")
+
+    def blocks(self) -> list[Block]:
+        """The forward as a chain (swapbench.nn.blockwise): the encoder's stem and blocks, then the head's
+        layers (a decoder's each, a classifier as one). Jigsaw carries its 9 tiles through the encoder side by
+        side, each block running on one tile after the other, as `forward` runs them."""
+        encoder = [self.encoder.stem, *self.encoder.layers]
+        head = list(self.head) if isinstance(self.head, BlockSequence) else [self.head]
+        if self.task != "jigsaw":
+            return [module_block(m) for m in encoder + head]
+        tiles = Block(lambda s: tuple(s[0][:, i] for i in range(s[0].shape[1])), ())
+        each = [Block(lambda s, m=m: tuple(m(t) for t in s), (m,)) for m in encoder]
+        joined = Block(lambda s: (self.head(torch.cat(list(s), dim=1)),), (self.head,))
+        return [tiles, *each, joined]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.task == "jigsaw":

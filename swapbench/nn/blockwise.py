@@ -1,0 +1,175 @@
+"""GraSP's Hessian-gradient product one block at a time, for networks that run as a chain of blocks.
+
+Hg = d/dW <g, dL/dW> (g held constant) is the backward of the loss-gradient graph. Taken in one go it holds
+every block's activations and every block's backward tensors at once, however the forward was checkpointed:
+on a large TransNAS-Bench-101 network that is most of 10 GiB. Here it is the same reverse-over-reverse
+product in two sweeps over the blocks f_1..f_K (a_k = f_k(a_(k-1)), d_k = dL/da_k), each block rebuilt from
+its stored input, so that one block's graph lives at a time:
+
+1. a forward without autograd keeps the block inputs a_k; the loss gradient's backward keeps d_k;
+2. sweep up, k = 1..K: block k's backward with a graph, (d_(k-1), dL/dW_k), given a_(k-1) and d_k; its
+   backward with cotangents (bar d_(k-1), g_k) gives block k's second-order share of Hg, the adjoint of a_(k-1)
+   through the backward tensors, and bar d_k, the cotangent of d_k, for block k+1;
+3. at the loss: the adjoint of a_K is the loss Hessian with respect to the output times bar d_K;
+4. sweep down, k = K..1: block k's forward backward with the adjoint of a_k (this sweep's plus the upward
+   sweep's share) gives the rest of Hg_k and the adjoint of a_(k-1).
+
+Every product is one autograd already forms inside the whole graph, on the same inputs; only the order in
+which the shares of one gradient are added differs, so the result equals the one-go product to float
+rounding, not bit for bit. The cost is about two more forwards and backwards of the network. Blocks run in
+train mode; their BatchNorm buffers are restored afterwards, so they move as after one forward. After each
+block the freed heap goes back to the OS (malloc_trim): block graphs of many sizes come and go, and glibc would
+otherwise keep their gaps resident (0.25-0.5 GiB of the peak on TransNAS-Bench-101 macro networks).
+
+A network opts in with a method ``blocks()`` returning its `Block` chain; a block maps a tuple of tensors to a
+tuple of tensors (the first block takes the input alone, the last returns the output alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from swapbench.device import release_memory
+
+State = tuple[torch.Tensor, ...]
+Maybe = torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class Block:
+    """One link of a network's chain: `run` maps the previous state to the next; `modules` hold its weights."""
+
+    run: Callable[[State], State]
+    modules: tuple[nn.Module, ...]
+
+
+def module_block(module: nn.Module) -> Block:
+    """A module that maps one tensor to one tensor, as a block."""
+    return Block(lambda s: (module(s[0]),), (module,))
+
+
+def chain(net: nn.Module) -> list[Block] | None:
+    """The network's block chain, or None when it has none."""
+    blocks = getattr(net, "blocks", None)
+    return blocks() if callable(blocks) else None
+
+
+def run_chain(blocks: Sequence[Block], x: torch.Tensor) -> torch.Tensor:
+    """The network's output through its chain (equal to ``net(x)``)."""
+    state: State = (x,)
+    for block in blocks:
+        state = block.run(state)
+    return state[0]
+
+
+def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor,
+                 loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 weights: Sequence[torch.Tensor], g: Sequence[torch.Tensor]) -> list[Maybe]:
+    """H g for each of `weights` (None where the loss does not reach it): H the Hessian of
+    loss_fn(net(x), targets) with respect to all of `weights` jointly, g the given vectors (the loss gradient)."""
+    g_of = {id(w): v for w, v in zip(weights, g, strict=True)}
+    mine = [_own_weights(b, g_of) for b in blocks]
+    buffers = [(buf, buf.clone()) for b in blocks for m in b.modules for buf in m.buffers()]
+    hg: dict[int, Maybe] = {}
+    k_last = len(blocks)
+    try:
+        with torch.no_grad():
+            a: list[State | None] = [(x.detach(),)]
+            for block in blocks:
+                a.append(tuple(t.detach() for t in block.run(a[-1])))
+        with torch.enable_grad():
+            # the loss gradient at every block boundary, d[k] = dL/da_k (d[0] is never needed)
+            d: list[list[Maybe] | None] = [None] * (k_last + 1)
+            out = _leaves(a[k_last])
+            d[k_last] = _zeros_for_none(_vjp([loss_fn(out[0], targets)], out, [None]), out)
+            for k in range(k_last, 1, -1):
+                inp = _leaves(a[k - 1])
+                d[k - 1] = _zeros_for_none(_vjp(blocks[k - 1].run(inp), inp, d[k]), inp)
+                release_memory()
+            # sweep up: the second-order shares that flow through each block's backward tensors
+            up_a: list[list[Maybe] | None] = [None] * (k_last + 1)  # adjoint of a_k from the backward tensors
+            bar_d: list[Maybe] = []  # cotangent of d_(k-1), from the block below
+            for k in range(1, k_last + 1):
+                block, ws = blocks[k - 1], mine[k - 1]
+                inp = _leaves(a[k - 1]) if k > 1 else a[0]
+                dk = _leaves(d[k])
+                d[k] = None
+                wrt = (list(inp) if k > 1 else []) + ws
+                firsts = _vjp(block.run(inp), wrt, list(dk), create_graph=True)
+                n_in = len(wrt) - len(ws)
+                outs = list(firsts[n_in:]) + list(firsts[:n_in])
+                cots = [g_of[id(w)] for w in ws] + bar_d
+                seconds = _vjp(outs, wrt + list(dk), cots)
+                if k > 1:
+                    up_a[k - 1] = list(seconds[:n_in])
+                for w, s in zip(ws, seconds[n_in:n_in + len(ws)], strict=True):
+                    hg[id(w)] = _plus(hg.get(id(w)), s)
+                bar_d = list(seconds[n_in + len(ws):])
+                del firsts, outs, seconds
+                release_memory()
+            # at the loss: the loss Hessian in the output times the cotangent of d_K
+            out = _leaves(a[k_last])
+            (dl,) = _vjp([loss_fn(out[0], targets)], out[:1], [None], create_graph=True)
+            adj = list(_vjp([dl], out[:1], bar_d[:1]))
+            del dl, out, bar_d
+            # sweep down: the first-order path of that adjoint through each block's forward
+            for k in range(k_last, 0, -1):
+                block, ws = blocks[k - 1], mine[k - 1]
+                inp = _leaves(a[k - 1]) if k > 1 else a[0]
+                a[k] = None
+                wrt = (list(inp) if k > 1 else []) + ws
+                back = _vjp(block.run(inp), wrt, adj)
+                n_in = len(wrt) - len(ws)
+                for w, s in zip(ws, back[n_in:], strict=True):
+                    hg[id(w)] = _plus(hg.get(id(w)), s)
+                adj = [_plus(u, s) for u, s in zip(up_a[k - 1], back[:n_in], strict=True)] if k > 1 else []
+                up_a[k - 1] = None
+                release_memory()
+    finally:
+        with torch.no_grad():
+            for buf, saved in buffers:
+                buf.copy_(saved)
+    return [hg.get(id(w)) for w in weights]
+
+
+def _own_weights(block: Block, g_of: dict[int, torch.Tensor]) -> list[torch.Tensor]:
+    """The weights asked for that the block's modules hold, each once, in module order."""
+    found: dict[int, torch.Tensor] = {}
+    for module in block.modules:
+        for p in module.parameters():
+            if id(p) in g_of:
+                found.setdefault(id(p), p)
+    return list(found.values())
+
+
+def _leaves(state: Sequence[Maybe] | None) -> State:
+    """The state's tensors, detached, as inputs that autograd tracks."""
+    assert state is not None and all(t is not None for t in state)
+    return tuple(t.detach().requires_grad_(t.is_floating_point()) for t in state)  # type: ignore[union-attr]
+
+
+def _vjp(outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor], cotangents: Sequence[Maybe],
+         create_graph: bool = False) -> tuple[Maybe, ...]:
+    """The gradients of sum <output, cotangent> with respect to `inputs` (None where none reaches one).
+    A None cotangent of a scalar output is 1; outputs that do not depend on a tracked input are skipped."""
+    pairs = [(o, c) for o, c in zip(outputs, cotangents, strict=True)
+             if o is not None and o.requires_grad and (c is not None or o.dim() == 0)]
+    if not pairs or not inputs:
+        return (None,) * len(inputs)
+    found = torch.autograd.grad([o for o, _ in pairs], list(inputs), [c for _, c in pairs],
+                                create_graph=create_graph, allow_unused=True)
+    return tuple(found)
+
+
+def _zeros_for_none(found: Sequence[Maybe], like: State) -> list[Maybe]:
+    return [torch.zeros_like(t) if f is None else f for f, t in zip(found, like, strict=True)]
+
+
+def _plus(a: Maybe, b: Maybe) -> Maybe:
+    if a is None:
+        return b
+    return a if b is None else a + b

@@ -1,0 +1,120 @@
+"""GraSP's Hessian-gradient product one block at a time (swapbench.nn.blockwise) against the explicit Hessian
+and against the one-go product on TransNAS-Bench-101 networks, in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from swapbench.nn.blockwise import Block, chain, hessian_grad, run_chain
+from swapbench.nn.checkpointing import set_checkpointing
+from swapbench.nn.passes import backwards, weight_layers
+from swapbench.spaces import get_space
+
+
+class Tiny(nn.Module):
+    """Linear -> BatchNorm -> (tanh(Linear) + skip) -> Linear; its chain carries the skip as a 2-tensor state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.bn, self.l2, self.l3 = nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 4), nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.bn(self.l1(x))
+        return self.l3(torch.tanh(self.l2(h)) + h)
+
+    def blocks(self) -> list[Block]:
+        return [Block(lambda s: (self.bn(self.l1(s[0])),), (self.l1, self.bn)),
+                Block(lambda s: (torch.tanh(self.l2(s[0])), s[0]), (self.l2,)),
+                Block(lambda s: (self.l3(s[0] + s[1]),), (self.l3,))]
+
+
+def test_the_product_is_the_explicit_hessian_times_g():
+    torch.manual_seed(0)
+    net = Tiny().double().train()
+    x, y = torch.randn(6, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1, 0])
+    loss_fn = nn.functional.cross_entropy
+    weights = [net.l1.weight, net.l2.weight, net.l3.weight]
+    g = [torch.randn_like(w) for w in weights]
+    sizes = [w.numel() for w in weights]
+
+    def loss_of(flat: torch.Tensor) -> torch.Tensor:
+        parts = dict(zip(("l1.weight", "l2.weight", "l3.weight"),
+                         (p.view_as(w) for p, w in zip(flat.split(sizes), weights, strict=True)), strict=True))
+        return loss_fn(functional_call(net, parts, (x,)), y)
+
+    flat = torch.cat([w.detach().reshape(-1) for w in weights])
+    hessian = torch.autograd.functional.hessian(loss_of, flat)
+    expected = (hessian @ torch.cat([v.reshape(-1) for v in g])).split(sizes)
+    found = hessian_grad(net.blocks(), x, y, loss_fn, weights, g)
+    for e, f in zip(expected, found, strict=True):
+        assert f is not None and torch.allclose(f.reshape(-1), e, rtol=1e-10, atol=1e-12)
+
+
+def test_a_weight_the_loss_does_not_reach_has_no_product_and_buffers_are_restored():
+    torch.manual_seed(1)
+    net = Tiny().double().train()
+    unused = nn.Linear(2, 2).double()
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.tensor([0, 1, 0, 1, 1])
+    before = (net.bn.running_mean.clone(), net.bn.running_var.clone(), int(net.bn.num_batches_tracked))
+    weights = [net.l2.weight, unused.weight]
+    hg = hessian_grad(net.blocks(), x, y, nn.functional.cross_entropy, weights, [torch.ones_like(w) for w in weights])
+    assert hg[0] is not None and hg[0].abs().sum() > 0 and hg[1] is None
+    assert torch.equal(net.bn.running_mean, before[0]) and torch.equal(net.bn.running_var, before[1])
+    assert int(net.bn.num_batches_tracked) == before[2]
+
+
+def tnb_case(space_name: str, task: str, size: int, seed: int = 5):
+    space = get_space(space_name)
+    arch = space.random_arch(np.random.default_rng(seed))
+    torch.manual_seed(0)
+    net = space.build(arch, task).double().train()
+    info = space.task(task)
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, max(int(info.num_classes or 2), 2), (3,), generator=gen)
+    x, y = space.prepare_batch(task, torch.randn((3, 3, size, size), generator=gen), labels, gen)
+    x = x.double()
+    return net, x, (y.double() if y.is_floating_point() else y), space.loss_fn(task)
+
+
+@pytest.mark.parametrize(("space_name", "task", "size"), [
+    ("tnb101_micro", "class_scene", 64), ("tnb101_micro", "autoencoder", 64),
+    pytest.param("tnb101_macro", "class_object", 64, marks=pytest.mark.slow),
+    pytest.param("tnb101_micro", "jigsaw", 32, marks=pytest.mark.slow),
+    pytest.param("tnb101_macro", "segmentsemantic", 64, marks=pytest.mark.slow)])
+def test_tnb101_chains_give_the_one_go_product(space_name, task, size):
+    net, x, y, loss_fn = tnb_case(space_name, task, size)
+    set_checkpointing(net, False)
+    blocks = chain(net)
+    assert blocks is not None
+    with torch.no_grad():
+        assert torch.equal(run_chain(blocks, x), net(x))  # the chain is the forward, bit for bit
+    weights = [m.weight for m in weight_layers(net) if m.weight.requires_grad]
+    grads = torch.autograd.grad(loss_fn(net(x), y), weights, create_graph=True, allow_unused=True)
+    pairs = [(gw, gw.detach()) for gw in grads if gw is not None]
+    one_go = torch.autograd.grad([p for p, _ in pairs], weights, [c for _, c in pairs], allow_unused=True)
+    g = [torch.zeros_like(w) if gw is None else gw.detach() for gw, w in zip(grads, weights, strict=True)]
+    found = hessian_grad(blocks, x, y, loss_fn, weights, g)
+    for a, b in zip(one_go, found, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-12 * float(a.abs().max()))
+
+
+def test_a_checkpointed_pass_takes_grasp_block_by_block():
+    net, x, y, loss_fn = tnb_case("tnb101_macro", "class_scene", 64, seed=2)
+    parts = ("loss", "jacobian", "hvp")
+    set_checkpointing(net, False)
+    off = backwards(net, x, y, loss_fn, parts)
+    set_checkpointing(net, True)
+    calls = []
+    original = net.blocks
+    net.blocks = lambda: calls.append(1) or original()  # type: ignore[method-assign]
+    on = backwards(net, x, y, loss_fn, parts)
+    assert calls == [1]
+    assert off.grasp is not None and on.grasp == pytest.approx(off.grasp, rel=1e-9)
+    assert all(torch.equal(a, b) for a, b in zip(off.grads, on.grads, strict=True))
+    assert off.jacobian is not None and on.jacobian is not None and (off.jacobian == on.jacobian).all()
