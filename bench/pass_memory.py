@@ -9,7 +9,8 @@ reports its peak RSS (VmHWM) and the RSS before it (interpreter, torch, data, ne
   forward      one train-mode no-grad forward (SWAP, zen, nwot: the activation metrics)
   fwd_bwd      one forward + task-loss backward (the floor of every gradient metric)
   pass1        the shared pass without GraSP: forward, loss gradient, input Jacobian, activation calls
-  pass1_grasp  the same with GraSP's Hessian-gradient product (a backward with a graph, then its backward)
+  pass1_grasp  the same with GraSP's Hessian-gradient product (a backward with a graph, then its backward;
+               with checkpointing on, block by block after the pass: swapbench.nn.blockwise)
   all          every registered metric, as a study worker scores the architecture
   all_but_grasp  the same without grasp
 with the network's block checkpointing (swapbench.nn.checkpointing) on, as built, and off; and the pass's

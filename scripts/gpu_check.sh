@@ -18,7 +18,8 @@ PER_GPU=${GPU_CHECK_WORKERS_PER_GPU:-4}
 DATA=${GPU_CHECK_DATA:-../shared/data}
 CACHE=${GPU_CHECK_CACHE:-runs/gpu_check.sqlite}
 TMP=$(mktemp -d)
-PARALLEL=(--workers-per-gpu "$PER_GPU")
+# a large card holds every network's whole graphs: skip the block checkpointing that bounds CPU memory
+PARALLEL=(--workers-per-gpu "$PER_GPU" --checkpointing off)
 [ "$DEVICE" = cuda ] || PARALLEL=(--workers 2)
 export SWAPBENCH_PROGRESS_INTERVAL=${SWAPBENCH_PROGRESS_INTERVAL:-20}
 OUT=${GPU_CHECK_OUT:-bench/results}

@@ -92,7 +92,7 @@ def execution(backend: str | None = None, workers: int | None = None, threads: i
               checkpointing: str = "auto") -> ExecOptions:
     """Where and how scoring runs; the backend defaults to `process` when more than one worker (or several per
     GPU) is asked for. `checkpointing` (auto, on, off) trades time for memory on networks that checkpoint their
-    blocks, never a score (auto: on unless grasp is planned)."""
+    blocks (auto: on), never a score beyond float rounding (grasp's, see swapbench.nn.blockwise)."""
     if backend is None:
         backend = "process" if (workers or 1) > 1 or workers_per_gpu else "local"
     options = ExecOptions(backend=backend, workers=workers, threads=threads, ray_address=ray_address,

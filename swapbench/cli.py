@@ -134,7 +134,8 @@ BACKEND = typer.Option(None, "--backend", help=BACKEND_HELP)
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local instance)")
 DOWNLOAD = typer.Option(False, "--download", help=DOWNLOAD_HELP)
 CHECKPOINTING = typer.Option("auto", "--checkpointing", help="auto, on or off: recompute network blocks in the "
-                             "backward to save memory (TransNAS-Bench-101; auto: unless grasp runs); same scores")
+                             "backwards to save memory (TransNAS-Bench-101; auto: on); same scores, grasp's to "
+                             "float rounding")
 BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="images per batch (default: the task's)")
 # the evolutionary search's settings (paper Algorithm 1), shared by `search` and `ablation size-control`
 POPULATION = typer.Option(20, "--population", min=2, help="population size P")

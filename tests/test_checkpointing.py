@@ -1,5 +1,6 @@
 """Block checkpointing (swapbench.nn.checkpointing) changes memory and time, never a number: the blocks run
-again in the backward, and every metric gives the same value with it on and off."""
+again in the backward, and every metric gives the same value with it on and off; grasp's, which then goes
+block by block (swapbench.nn.blockwise, tests/test_blockwise.py), to float rounding."""
 
 from __future__ import annotations
 
@@ -94,7 +95,9 @@ def metric_values(space_name: str, task: str, on: bool) -> dict[str, float]:
 def test_every_metric_is_the_same_with_and_without_checkpointing(space_name, task):
     on, off = metric_values(space_name, task, True), metric_values(space_name, task, False)
     assert on.keys() == off.keys()
-    differ = {k: (on[k], off[k]) for k in on if not (on[k] == off[k] or (on[k] != on[k] and off[k] != off[k]))}
+    assert on["grasp"] == pytest.approx(off["grasp"], rel=1e-4)  # float32, summed in another order
+    differ = {k: (on[k], off[k]) for k in on
+              if k != "grasp" and not (on[k] == off[k] or (on[k] != on[k] and off[k] != off[k]))}
     assert not differ
 
 
@@ -105,9 +108,7 @@ def test_tnb101_networks_checkpoint_their_blocks_by_default():
     assert set_checkpointing(net, False) == 2  # the encoder and the decoder
 
 
-def test_a_run_checkpoints_unless_grasp_is_planned():
-    from swapbench.study.runner import checkpoint_blocks, metric_spec
+def test_a_run_checkpoints_unless_told_off():
+    from swapbench.study.runner import checkpoint_blocks
 
-    assert checkpoint_blocks([metric_spec(n) for n in ("snip", "fisher", "jacov", "swap")])
-    assert not checkpoint_blocks([metric_spec(n) for n in ("snip", "grasp")])
-    assert not checkpoint_blocks([metric_spec("grasp@64x64")])
+    assert checkpoint_blocks("auto") and checkpoint_blocks("on") and not checkpoint_blocks("off")

@@ -79,7 +79,7 @@ class CorrelateConfig:
     cache: str | None = None  # default: default_cache()
     threads: int | None = None
     resize: str = "crop"  # how size variants (`swap@16x16`) make their inputs: crop or bilinear
-    checkpointing: str = "auto"  # block checkpointing (memory for time, same scores): auto, on or off
+    checkpointing: str = "auto"  # block checkpointing (memory for time, same scores; grasp's to float rounding)
 
     def cache_path(self) -> Path:
         return Path(self.cache) if self.cache else default_cache()
