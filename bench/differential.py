@@ -2,7 +2,7 @@
 harness or of a metric's implementation can be checked to leave every number as it was.
 
     python -m bench.differential record OUT.json [--archs 5] [--batch N] [--columns nb201/cifar10,...]
-    python -m bench.differential compare REF.json [--rtol 1e-5]
+    python -m bench.differential compare REF.json [--rtol 1e-5] [--checkpointing off]
 
 Each column's first sampled architectures of seed 0 are scored exactly as a study scores them
 (`swapbench.score`: one network per architecture, the column's fixed batch of seed 0, every metric through
@@ -32,18 +32,20 @@ COLUMNS = ("nb201/cifar10", "nb101/cifar10", "nb301/cifar10", "tnb101_micro/clas
 
 
 def arch_scores(space: str, task: str, arch: object, metrics: list[str], batch: int | None,
-                options: dict[str, dict]) -> dict[str, float]:
+                options: dict[str, dict], checkpointing: str = "auto") -> dict[str, float]:
     """Every metric's score of one architecture, as a study of seed 0 computes it."""
-    found = swapbench.score(space, arch, task, metrics, seed=0, device="cpu", batch_size=batch, options=options)
+    found = swapbench.score(space, arch, task, metrics, seed=0, device="cpu", batch_size=batch, options=options,
+                            checkpointing=checkpointing)
     return {name: s.value for name, s in found.items()}
 
 
 def score_columns(columns: list[str], archs: int, batch: int | None,
                   only: dict[str, list[str]] | None = None,
-                  options: dict[str, dict[str, dict]] | None = None) -> dict[str, dict]:
+                  options: dict[str, dict[str, dict]] | None = None,
+                  checkpointing: str = "auto") -> dict[str, dict]:
     """{column: {"batch": B, "options": {metric: options}, "archs": {arch_key: {metric: score}}, "seconds": s}}.
     `options` (per column) sets metric options, so a reference is rescored under the options it was recorded
-    with even after a default changed."""
+    with even after a default changed; `checkpointing` is the study's option of that name."""
     out: dict[str, dict] = {}
     for column in columns:
         space, task = column.split("/")
@@ -60,11 +62,12 @@ def score_columns(columns: list[str], archs: int, batch: int | None,
             key = plan.space.canonical_key(arch)
             if only is not None and key not in only[column]:
                 continue
-            scores[key] = arch_scores(space, task, arch, metrics, batch, column_options)
+            scores[key] = arch_scores(space, task, arch, metrics, batch, column_options, checkpointing)
         if only is not None:  # archs stored in the reference beyond the sample prefix
             missing = set(only[column]) - set(scores)
             for key in sorted(missing):
-                scores[key] = arch_scores(space, task, plan.space.parse(key), metrics, batch, column_options)
+                scores[key] = arch_scores(space, task, plan.space.parse(key), metrics, batch, column_options,
+                                          checkpointing)
         out[column] = {"batch": plan.batch_size, "options": plan.options, "archs": scores,
                        "seconds": time.perf_counter() - start}
         print(f"{column}: {len(scores)} archs, batch {plan.batch_size}, {out[column]['seconds']:.1f} s",
@@ -95,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--columns", default=",".join(COLUMNS))
     parser.add_argument("--rtol", type=float, default=1e-5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--checkpointing", default="auto", help="auto, on or off, as in a study")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.mode == "record":
-        result = score_columns(args.columns.split(","), args.archs, args.batch)
+        result = score_columns(args.columns.split(","), args.archs, args.batch, checkpointing=args.checkpointing)
         args.path.parent.mkdir(parents=True, exist_ok=True)
         args.path.write_text(json.dumps(result, indent=1))
         print(f"wrote {args.path}")
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     for column, entry in ref.items():
         only = {column: list(entry["archs"])}
         new.update(score_columns([column], len(entry["archs"]), entry["batch"], only,
-                                 {column: entry.get("options", {})}))
+                                 {column: entry.get("options", {})}, args.checkpointing))
         moved = differences({column: entry}, new, args.rtol)
         print(f"{column}: {len(moved)} scores moved beyond rtol {args.rtol:g}", file=sys.stderr, flush=True)
     bad = differences(ref, new, args.rtol)

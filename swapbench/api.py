@@ -119,11 +119,11 @@ def build_network(space: str, arch: Any, task: str, *, seed: int = 0) -> nn.Modu
 
 def score(space: str, arch: Any, task: str, metrics: Sequence[str] = ("swap", "reg_swap"), *, seed: int = 0,
           protocol: str = "paper", device: str = "auto", data_dir: str | None = None, batch_size: int | None = None,
-          options: dict[str, dict[str, Any]] | None = None) -> dict[str, Score]:
+          options: dict[str, dict[str, Any]] | None = None, checkpointing: str = "auto") -> dict[str, Score]:
     """Scores of one architecture, exactly as a correlate run with the same seed and protocol computes them."""
     config = CorrelateConfig(space=space, task=task, proxies=list(metrics), n_archs=3, seeds=[seed],
                              protocol=protocol, batch_size=batch_size, proxy_options=dict(options or {}),
-                             device=device, data_dir=data_dir)
+                             device=device, data_dir=data_dir, checkpointing=checkpointing)
     plan = plan_run(config, with_truth=False)
     parsed = _parse_arch(plan.space, arch, data_dir)
     return {name: Score(value, secs) for name, (value, secs) in score_arch(plan, seed, parsed, plan.proxies).items()}
