@@ -33,6 +33,7 @@ bench:
 	$(PY) -m bench.vs_zero_cost_nas $(if $(ZCNAS),--zcnas $(ZCNAS)) --archs 3 --rounds 1 --out bench/results/vs_zero_cost_nas_quick.csv
 	$(PY) -m bench.pass_memory --columns nb201/cifar10 --archs 0 --checkpointing off --out bench/results/pass_memory_quick.csv
 	$(PY) -m bench.pool_layout --reps 3 --archs 1 --out bench/results/pool_layout_quick.csv
+	$(PY) -m bench.block_floor --channels 128 --out bench/results/block_floor_quick.csv
 	$(PY) -m bench.study_rss --columns tnb101_macro/class_scene --limit-archs 3 --tag make-bench
 
 # a wheel installed into a fresh virtualenv, every command run from outside the source tree (minutes)

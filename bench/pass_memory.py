@@ -1,8 +1,8 @@
 """Peak resident memory of one architecture's passes, each in a fresh process: what bounds the memory of a
 study over a column (TransNAS-Bench-101 above all: batch 32 of 3x256x256 images).
 
-    python -m bench.pass_memory [--columns tnb101_macro/class_scene] [--archs 0,2] [--checkpointing on,off]
-                                [--out PATH]
+    python -m bench.pass_memory [--columns tnb101_macro/class_scene] [--archs 0,2 | --keys '(2, 2, 1, 4, 1, 1)']
+                                [--passes ...] [--checkpointing on,off] [--out PATH]
 
 Per architecture (seed 0, the run's batch and network) and per pass, a subprocess runs only that pass and
 reports its peak RSS (VmHWM) and the RSS before it (interpreter, torch, data, network):
@@ -37,7 +37,7 @@ def _status(field: str) -> float:
     return float("nan")
 
 
-def worker(column: str, index: int, which: str, checkpoint: str) -> dict:
+def worker(column: str, which_arch: str, which: str, checkpoint: str) -> dict:
     import time
 
     import torch
@@ -51,9 +51,16 @@ def worker(column: str, index: int, which: str, checkpoint: str) -> dict:
 
     torch.set_num_threads(1)
     space_name, task = column.split("/")
+    index = int(which_arch) if which_arch.isdigit() else 0
     plan = plan_run(CorrelateConfig(space=space_name, task=task, proxies=list_proxies(), n_archs=max(index + 1, 3),
                                     limit_archs=index + 1, seeds=[0], device="cpu"))
-    arch = plan.truth.archs[plan.samples[0][index]]
+    if which_arch.isdigit():
+        arch = plan.truth.archs[plan.samples[0][index]]
+    else:  # a key of the column's table, as the CSV writes it
+        found = [a for a in plan.truth.archs if str(plan.space.canonical_key(a)) == which_arch]
+        if not found:
+            raise SystemExit(f"no architecture {which_arch} in {column}")
+        arch = found[0]
     key = plan.space.canonical_key(arch)
     x, y = run_batch(plan, 0, key)
     loss_fn = plan.space.loss_fn(task)
@@ -89,20 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--columns", default="tnb101_macro/class_scene")
     parser.add_argument("--archs", default="0,2", help="indices into the seed-0 sample")
+    parser.add_argument("--keys", default="", help="architectures by key instead, ';'-separated: '(2, 2, 1, 4, 1, 1)'")
     parser.add_argument("--passes", default=",".join(PASSES))
     parser.add_argument("--checkpointing", default="on,off", help="on, off or both (on,off)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.worker:
-        column, index, which, checkpoint = args.worker
-        print(json.dumps(worker(column, int(index), which, checkpoint)))
+        column, which_arch, which, checkpoint = args.worker
+        print(json.dumps(worker(column, which_arch, which, checkpoint)))
         return 0
     rows = []
     for column in args.columns.split(","):
-        for index in (int(i) for i in args.archs.split(",")):
+        for index in ([k.strip() for k in args.keys.split(";")] if args.keys else args.archs.split(",")):
             for which in args.passes.split(","):
                 for checkpoint in args.checkpointing.split(","):
-                    cmd = [sys.executable, "-m", "bench.pass_memory", "--worker", column, str(index), which, checkpoint]
+                    cmd = [sys.executable, "-m", "bench.pass_memory", "--worker", column, index, which, checkpoint]
                     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
                     if done.returncode != 0:
                         raise SystemExit(f"worker failed ({column}, arch {index}, {which}, checkpointing {checkpoint})"

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from swapbench.nn.blockwise import Block, chain, hessian_grad, run_chain
+from swapbench.nn.blockwise import Block, BlockInputs, chain, hessian_grad, run_chain
 from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.nn.passes import backwards, weight_layers
 from swapbench.spaces import get_space
@@ -32,7 +32,8 @@ class Tiny(nn.Module):
                 Block(lambda s: (self.l3(s[0] + s[1]),), (self.l3,))]
 
 
-def test_the_product_is_the_explicit_hessian_times_g():
+@pytest.mark.parametrize("keep_every", [1, 2, 3])
+def test_the_product_is_the_explicit_hessian_times_g(keep_every):
     torch.manual_seed(0)
     net = Tiny().double().train()
     x, y = torch.randn(6, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1, 0])
@@ -49,7 +50,7 @@ def test_the_product_is_the_explicit_hessian_times_g():
     flat = torch.cat([w.detach().reshape(-1) for w in weights])
     hessian = torch.autograd.functional.hessian(loss_of, flat)
     expected = (hessian @ torch.cat([v.reshape(-1) for v in g])).split(sizes)
-    found = hessian_grad(net.blocks(), x, y, loss_fn, weights, g)
+    found = hessian_grad(net.blocks(), x, y, loss_fn, weights, g, keep_every=keep_every)
     for e, f in zip(expected, found, strict=True):
         assert f is not None and torch.allclose(f.reshape(-1), e, rtol=1e-10, atol=1e-12)
 
@@ -118,3 +119,19 @@ def test_a_checkpointed_pass_takes_grasp_block_by_block():
     assert off.grasp is not None and on.grasp == pytest.approx(off.grasp, rel=1e-9)
     assert all(torch.equal(a, b) for a, b in zip(off.grads, on.grads, strict=True))
     assert off.jacobian is not None and on.jacobian is not None and (off.jacobian == on.jacobian).all()
+
+
+def test_inputs_not_kept_are_recomputed_bit_for_bit_in_either_order():
+    net, x, _, _ = tnb_case("tnb101_macro", "class_scene", 64, seed=2)
+    set_checkpointing(net, False)
+    blocks = chain(net)
+    assert blocks is not None and len(blocks) >= 6
+    every = BlockInputs(blocks, x, 1)
+    sparse = BlockInputs(blocks, x, 3)
+    assert len(sparse.kept) < len(every.kept) == len(blocks) + 1
+    for order in (range(len(blocks), -1, -1), range(len(blocks) + 1)):
+        for k in order:
+            assert all(torch.equal(a, b) for a, b in zip(every[k], sparse[k], strict=True))
+            assert len(sparse.segment) < 3
+    sparse.drop_above(2)
+    assert max(sparse.kept) <= 2 and all(k <= 2 for k in sparse.segment)

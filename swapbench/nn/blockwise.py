@@ -6,20 +6,23 @@ on a large TransNAS-Bench-101 network that is most of 10 GiB. Here it is the sam
 product in two sweeps over the blocks f_1..f_K (a_k = f_k(a_(k-1)), d_k = dL/da_k), each block rebuilt from
 its stored input, so that one block's graph lives at a time:
 
-1. a forward without autograd keeps the block inputs a_k; the loss gradient's backward keeps d_k;
-2. sweep up, k = 1..K: block k's backward with a graph, (d_(k-1), dL/dW_k), given a_(k-1) and d_k; its
-   backward with cotangents (bar d_(k-1), g_k) gives block k's second-order share of Hg, the adjoint of a_(k-1)
-   through the backward tensors, and bar d_k, the cotangent of d_k, for block k+1;
+1. a forward without autograd keeps every sqrt(K)-th block input a_k (the rest is recomputed from the nearest
+   kept one below when a downward sweep needs it); the loss gradient's backward keeps d_k;
+2. sweep up, k = 1..K, each block's input the output of the block below: block k's backward with a graph,
+   (d_(k-1), dL/dW_k), given a_(k-1) and d_k; its backward with cotangents (bar d_(k-1), g_k) gives block
+   k's second-order share of Hg, the adjoint of a_(k-1) through the backward tensors, and bar d_k, the
+   cotangent of d_k, for block k+1;
 3. at the loss: the adjoint of a_K is the loss Hessian with respect to the output times bar d_K;
 4. sweep down, k = K..1: block k's forward backward with the adjoint of a_k (this sweep's plus the upward
    sweep's share) gives the rest of Hg_k and the adjoint of a_(k-1).
 
 Every product is one autograd already forms inside the whole graph, on the same inputs; only the order in
 which the shares of one gradient are added differs, so the result equals the one-go product to float
-rounding, not bit for bit. The cost is about two more forwards and backwards of the network. Blocks run in
-train mode; their BatchNorm buffers are restored afterwards, so they move as after one forward. After each
-block the freed heap goes back to the OS (malloc_trim): block graphs of many sizes come and go, and glibc would
-otherwise keep their gaps resident (0.25-0.5 GiB of the peak on TransNAS-Bench-101 macro networks).
+rounding, not bit for bit. The cost is about two more forwards and backwards of the network, and two more
+forwards for the inputs not kept. Blocks run in train mode; their BatchNorm buffers are restored afterwards, so
+they move as after one forward. After each block the freed heap goes back to the OS (malloc_trim): block graphs
+of many sizes come and go, and glibc would otherwise keep their gaps resident (0.25-0.5 GiB of the peak on
+TransNAS-Bench-101 macro networks).
 
 A network opts in with a method ``blocks()`` returning its `Block` chain; a block maps a tuple of tensors to a
 tuple of tensors (the first block takes the input alone, the last returns the output alone).
@@ -27,6 +30,7 @@ tuple of tensors (the first block takes the input alone, the last returns the ou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -68,61 +72,66 @@ def run_chain(blocks: Sequence[Block], x: torch.Tensor) -> torch.Tensor:
 
 def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor,
                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 weights: Sequence[torch.Tensor], g: Sequence[torch.Tensor]) -> list[Maybe]:
+                 weights: Sequence[torch.Tensor], g: Sequence[torch.Tensor],
+                 keep_every: int | None = None) -> list[Maybe]:
     """H g for each of `weights` (None where the loss does not reach it): H the Hessian of
-    loss_fn(net(x), targets) with respect to all of `weights` jointly, g the given vectors (the loss gradient)."""
+    loss_fn(net(x), targets) with respect to all of `weights` jointly, g the given vectors (the loss gradient).
+    `keep_every`: which block inputs the forward keeps (default about sqrt(K); 1 keeps all)."""
     g_of = {id(w): v for w, v in zip(weights, g, strict=True)}
     mine = [_own_weights(b, g_of) for b in blocks]
     buffers = [(buf, buf.clone()) for b in blocks for m in b.modules for buf in m.buffers()]
     hg: dict[int, Maybe] = {}
     k_last = len(blocks)
     try:
-        with torch.no_grad():
-            a: list[State | None] = [(x.detach(),)]
-            for block in blocks:
-                a.append(tuple(t.detach() for t in block.run(a[-1])))
+        a = BlockInputs(blocks, x, keep_every)
         with torch.enable_grad():
             # the loss gradient at every block boundary, d[k] = dL/da_k (d[0] is never needed)
             d: list[list[Maybe] | None] = [None] * (k_last + 1)
             out = _leaves(a[k_last])
-            d[k_last] = _zeros_for_none(_vjp([loss_fn(out[0], targets)], out, [None]), out)
+            d[k_last] = _zeros_for_none(vjp([loss_fn(out[0], targets)], out, [None]), out)
             for k in range(k_last, 1, -1):
                 inp = _leaves(a[k - 1])
-                d[k - 1] = _zeros_for_none(_vjp(blocks[k - 1].run(inp), inp, d[k]), inp)
+                d[k - 1] = _zeros_for_none(vjp(blocks[k - 1].run(inp), inp, d[k]), inp)
                 release_memory()
-            # sweep up: the second-order shares that flow through each block's backward tensors
+            a.drop_segment()
+            # sweep up: the second-order shares that flow through each block's backward tensors; each block's
+            # input is the output of the block below, as rebuilt here
             up_a: list[list[Maybe] | None] = [None] * (k_last + 1)  # adjoint of a_k from the backward tensors
             bar_d: list[Maybe] = []  # cotangent of d_(k-1), from the block below
+            below: State = a[0]
             for k in range(1, k_last + 1):
                 block, ws = blocks[k - 1], mine[k - 1]
-                inp = _leaves(a[k - 1]) if k > 1 else a[0]
+                inp = _leaves(below) if k > 1 else below
                 dk = _leaves(d[k])
                 d[k] = None
                 wrt = (list(inp) if k > 1 else []) + ws
-                firsts = _vjp(block.run(inp), wrt, list(dk), create_graph=True)
+                outputs = block.run(inp)
+                below = tuple(t.detach() for t in outputs)
+                firsts = vjp(outputs, wrt, list(dk), create_graph=True)
                 n_in = len(wrt) - len(ws)
                 outs = list(firsts[n_in:]) + list(firsts[:n_in])
                 cots = [g_of[id(w)] for w in ws] + bar_d
-                seconds = _vjp(outs, wrt + list(dk), cots)
+                seconds = vjp(outs, wrt + list(dk), cots)
                 if k > 1:
                     up_a[k - 1] = list(seconds[:n_in])
                 for w, s in zip(ws, seconds[n_in:n_in + len(ws)], strict=True):
                     hg[id(w)] = _plus(hg.get(id(w)), s)
                 bar_d = list(seconds[n_in + len(ws):])
-                del firsts, outs, seconds
+                del outputs, firsts, outs, seconds, inp
                 release_memory()
+            del below
             # at the loss: the loss Hessian in the output times the cotangent of d_K
             out = _leaves(a[k_last])
-            (dl,) = _vjp([loss_fn(out[0], targets)], out[:1], [None], create_graph=True)
-            adj = list(_vjp([dl], out[:1], bar_d[:1]))
+            (dl,) = vjp([loss_fn(out[0], targets)], out[:1], [None], create_graph=True)
+            adj = list(vjp([dl], out[:1], bar_d[:1]))
             del dl, out, bar_d
             # sweep down: the first-order path of that adjoint through each block's forward
             for k in range(k_last, 0, -1):
                 block, ws = blocks[k - 1], mine[k - 1]
                 inp = _leaves(a[k - 1]) if k > 1 else a[0]
-                a[k] = None
+                a.drop_above(k - 1)
                 wrt = (list(inp) if k > 1 else []) + ws
-                back = _vjp(block.run(inp), wrt, adj)
+                back = vjp(block.run(inp), wrt, adj)
                 n_in = len(wrt) - len(ws)
                 for w, s in zip(ws, back[n_in:], strict=True):
                     hg[id(w)] = _plus(hg.get(id(w)), s)
@@ -134,6 +143,49 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
             for buf, saved in buffers:
                 buf.copy_(saved)
     return [hg.get(id(w)) for w in weights]
+
+
+class BlockInputs:
+    """The block inputs a_0..a_K without holding them all: every `stride`-th (and the output) is kept from one
+    forward, the ones between are recomputed a segment at a time when asked for, the segment replacing the
+    last. Asked for downwards, as the two downward sweeps do, each segment is recomputed once: one more
+    forward per sweep for about sqrt(K) stored states in place of K. The recomputed states are the stored ones'
+    values: the same blocks on the same inputs, and train-mode BatchNorm normalises by the batch, not by the
+    running buffers the extra forwards move (restored by the caller)."""
+
+    def __init__(self, blocks: Sequence[Block], x: torch.Tensor, stride: int | None = None):
+        self.blocks = blocks
+        self.last = len(blocks)
+        self.stride = stride or max(1, math.isqrt(self.last))
+        self.kept: dict[int, State] = {0: (x.detach(),)}
+        self.segment: dict[int, State] = {}
+        with torch.no_grad():
+            state = self.kept[0]
+            for k, block in enumerate(blocks, 1):
+                state = tuple(t.detach() for t in block.run(state))
+                if k % self.stride == 0 or k == self.last:
+                    self.kept[k] = state
+
+    def __getitem__(self, k: int) -> State:
+        if k in self.kept:
+            return self.kept[k]
+        if k not in self.segment:
+            start = k - k % self.stride
+            self.segment = {}
+            state = self.kept[start]
+            with torch.no_grad():
+                for i in range(start + 1, min(start + self.stride, self.last)):
+                    state = tuple(t.detach() for t in self.blocks[i - 1].run(state))
+                    self.segment[i] = state
+        return self.segment[k]
+
+    def drop_segment(self) -> None:
+        self.segment = {}
+
+    def drop_above(self, k: int) -> None:
+        """Forget the states past a_k (a downward sweep no longer needs them)."""
+        self.kept = {i: s for i, s in self.kept.items() if i <= k}
+        self.segment = {i: s for i, s in self.segment.items() if i <= k}
 
 
 def _own_weights(block: Block, g_of: dict[int, torch.Tensor]) -> list[torch.Tensor]:
@@ -152,7 +204,7 @@ def _leaves(state: Sequence[Maybe] | None) -> State:
     return tuple(t.detach().requires_grad_(t.is_floating_point()) for t in state)  # type: ignore[union-attr]
 
 
-def _vjp(outputs: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor], cotangents: Sequence[Maybe],
+def vjp(outputs: Sequence[Maybe], inputs: Sequence[torch.Tensor], cotangents: Sequence[Maybe],
          create_graph: bool = False) -> tuple[Maybe, ...]:
     """The gradients of sum <output, cotangent> with respect to `inputs` (None where none reaches one).
     A None cotangent of a scalar output is 1; outputs that do not depend on a tracked input are skipped."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swapbench.nn.blockwise import chain, hessian_grad
+from swapbench.nn.blockwise import chain, hessian_grad, vjp
 from swapbench.nn.checkpointing import checkpointing
 from swapbench.nn.hooks import ActivationCall, activation_recorder, recorded_modules
 
@@ -185,15 +185,8 @@ def _grasp_sum(layers: list[nn.Module], params: list[torch.Tensor], graph_grads:
     """sum_l -W_l * (H g)_l: the gradient of z = sum_l <g_l, g_graph_l> (g constant) with respect to the scored
     weights, taken as the backward of the g_graph_l with g_l as their output gradients (dz/dg_graph_l = g_l
     exactly, so this is z's backward without building z)."""
-    outputs, cotangents = [], []
-    for m in layers:
-        g_graph = graph_grads.get(id(m.weight))
-        if g_graph is not None and g_graph.requires_grad:
-            outputs.append(g_graph)
-            cotangents.append(g_graph.detach())
-    if not outputs:
-        return 0.0
-    hg = torch.autograd.grad(outputs, params, cotangents, allow_unused=True)  # params: the scored weights
+    outputs = [graph_grads.get(id(m.weight)) for m in layers]
+    hg = vjp(outputs, params, [None if o is None else o.detach() for o in outputs])  # params: the scored weights
     return _grasp_total(layers, {id(p): g for p, g in zip(params, hg, strict=True) if g is not None})
 
 
