@@ -13,6 +13,7 @@ reports its peak RSS (VmHWM) and the RSS before it (interpreter, torch, data, ne
                with checkpointing on, block by block after the pass: swapbench.nn.blockwise)
   all          every registered metric, as a study worker scores the architecture
   all_but_grasp  the same without grasp
+  metric:NAME  that one metric alone (with the shared passes it uses)
 with the network's block checkpointing (swapbench.nn.checkpointing) on, as built, and off; and the pass's
 wall-clock seconds (one thread). Writes bench/results/pass_memory.csv.
 """
@@ -78,7 +79,11 @@ def worker(column: str, which_arch: str, which: str, checkpoint: str) -> dict:
         backwards(net, x, y, loss_fn, tuple(p for p in ("loss", "jacobian", "hvp", "activations") if p in parts))
     else:
         memo: dict = {}
-        specs = [s for s in plan.proxies if which == "all" or s.name != "grasp"]
+        alone = which.removeprefix("metric:") if which.startswith("metric:") else None
+        specs = [s for s in plan.proxies
+                 if (s.name == alone if alone else which == "all" or s.name != "grasp")]
+        if not specs:
+            raise SystemExit(f"no metric {alone!r}")
         planned = frozenset(spec.name for spec in specs)
         for spec in specs:
             run_proxy(spec, net, x, y, loss_fn, ProxyContext(space=plan.space, task=task, seed=0, arch_key=key,

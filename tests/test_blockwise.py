@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from swapbench.nn.blockwise import Block, BlockInputs, chain, hessian_grad, run_chain
+from swapbench.nn.blockwise import Block, BlockInputs, Shelf, chain, hessian_grad, run_chain
 from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.nn.passes import backwards, weight_layers
 from swapbench.spaces import get_space
@@ -32,8 +32,8 @@ class Tiny(nn.Module):
                 Block(lambda s: (self.l3(s[0] + s[1]),), (self.l3,))]
 
 
-@pytest.mark.parametrize("keep_every", [1, 2, 3])
-def test_the_product_is_the_explicit_hessian_times_g(keep_every):
+@pytest.mark.parametrize(("keep_every", "spill"), [(1, False), (2, True), (3, False)])
+def test_the_product_is_the_explicit_hessian_times_g(keep_every, spill):
     torch.manual_seed(0)
     net = Tiny().double().train()
     x, y = torch.randn(6, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1, 0])
@@ -50,7 +50,7 @@ def test_the_product_is_the_explicit_hessian_times_g(keep_every):
     flat = torch.cat([w.detach().reshape(-1) for w in weights])
     hessian = torch.autograd.functional.hessian(loss_of, flat)
     expected = (hessian @ torch.cat([v.reshape(-1) for v in g])).split(sizes)
-    found = hessian_grad(net.blocks(), x, y, loss_fn, weights, g, keep_every=keep_every)
+    found = hessian_grad(net.blocks(), x, y, loss_fn, weights, g, keep_every=keep_every, spill=spill)
     for e, f in zip(expected, found, strict=True):
         assert f is not None and torch.allclose(f.reshape(-1), e, rtol=1e-10, atol=1e-12)
 
@@ -135,3 +135,21 @@ def test_inputs_not_kept_are_recomputed_bit_for_bit_in_either_order():
             assert len(sparse.segment) < 3
     sparse.drop_above(2)
     assert max(sparse.kept) <= 2 and all(k <= 2 for k in sparse.segment)
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_a_shelf_gives_back_what_was_put_bit_for_bit(spill):
+    gen = torch.Generator().manual_seed(3)
+    first = [torch.randn(4, 5, dtype=torch.float64, generator=gen).t(), None, torch.randint(0, 9, (3,), generator=gen)]
+    second = [torch.randn(2, 3, 4, generator=gen), torch.zeros(0)]
+    shelf = Shelf(spill)
+    shelf.put(2, first)
+    shelf.put(1, second)
+    for k, put in ((1, second), (2, first)):
+        got = shelf.take(k)
+        assert len(got) == len(put)
+        for a, b in zip(put, got, strict=True):
+            assert (a is None and b is None) or (b.dtype == a.dtype and b.shape == a.shape and torch.equal(a, b))
+    with pytest.raises(KeyError):
+        shelf.take(1)  # taken once
+    shelf.close()

@@ -31,6 +31,8 @@ tuple of tensors (the first block takes the input alone, the last returns the ou
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -73,37 +75,41 @@ def run_chain(blocks: Sequence[Block], x: torch.Tensor) -> torch.Tensor:
 def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor,
                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                  weights: Sequence[torch.Tensor], g: Sequence[torch.Tensor],
-                 keep_every: int | None = None) -> list[Maybe]:
+                 keep_every: int | None = None, spill: bool = False) -> list[Maybe]:
     """H g for each of `weights` (None where the loss does not reach it): H the Hessian of
     loss_fn(net(x), targets) with respect to all of `weights` jointly, g the given vectors (the loss gradient).
-    `keep_every`: which block inputs the forward keeps (default about sqrt(K); 1 keeps all)."""
+    `keep_every`: which block inputs the forward keeps (default about sqrt(K); 1 keeps all). `spill`: keep the
+    boundary gradients and adjoints in a temporary file instead of memory (CPU tensors)."""
     g_of = {id(w): v for w, v in zip(weights, g, strict=True)}
     mine = [_own_weights(b, g_of) for b in blocks]
     buffers = [(buf, buf.clone()) for b in blocks for m in b.modules for buf in m.buffers()]
     hg: dict[int, Maybe] = {}
     k_last = len(blocks)
+    d = up_a = None
     try:
         a = BlockInputs(blocks, x, keep_every)
         with torch.enable_grad():
             # the loss gradient at every block boundary, d[k] = dL/da_k (d[0] is never needed)
-            d: list[list[Maybe] | None] = [None] * (k_last + 1)
+            d = Shelf(spill)
             out = _leaves(a[k_last])
-            d[k_last] = _zeros_for_none(vjp([loss_fn(out[0], targets)], out, [None]), out)
+            dk = _zeros_for_none(vjp([loss_fn(out[0], targets)], out, [None]), out)
+            d.put(k_last, dk)
             for k in range(k_last, 1, -1):
                 inp = _leaves(a[k - 1])
-                d[k - 1] = _zeros_for_none(vjp(blocks[k - 1].run(inp), inp, d[k]), inp)
+                dk = _zeros_for_none(vjp(blocks[k - 1].run(inp), inp, dk), inp)
+                d.put(k - 1, dk)
                 release_memory()
+            del dk, inp
             a.drop_segment()
             # sweep up: the second-order shares that flow through each block's backward tensors; each block's
             # input is the output of the block below, as rebuilt here
-            up_a: list[list[Maybe] | None] = [None] * (k_last + 1)  # adjoint of a_k from the backward tensors
+            up_a = Shelf(spill)  # adjoint of a_k from the backward tensors
             bar_d: list[Maybe] = []  # cotangent of d_(k-1), from the block below
             below: State = a[0]
             for k in range(1, k_last + 1):
                 block, ws = blocks[k - 1], mine[k - 1]
                 inp = _leaves(below) if k > 1 else below
-                dk = _leaves(d[k])
-                d[k] = None
+                dk = _leaves(d.take(k))
                 wrt = (list(inp) if k > 1 else []) + ws
                 outputs = block.run(inp)
                 below = tuple(t.detach() for t in outputs)
@@ -113,7 +119,7 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
                 cots = [g_of[id(w)] for w in ws] + bar_d
                 seconds = vjp(outs, wrt + list(dk), cots)
                 if k > 1:
-                    up_a[k - 1] = list(seconds[:n_in])
+                    up_a.put(k - 1, seconds[:n_in])
                 for w, s in zip(ws, seconds[n_in:n_in + len(ws)], strict=True):
                     hg[id(w)] = _plus(hg.get(id(w)), s)
                 bar_d = list(seconds[n_in + len(ws):])
@@ -135,13 +141,15 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
                 n_in = len(wrt) - len(ws)
                 for w, s in zip(ws, back[n_in:], strict=True):
                     hg[id(w)] = _plus(hg.get(id(w)), s)
-                adj = [_plus(u, s) for u, s in zip(up_a[k - 1], back[:n_in], strict=True)] if k > 1 else []
-                up_a[k - 1] = None
+                adj = [_plus(u, s) for u, s in zip(up_a.take(k - 1), back[:n_in], strict=True)] if k > 1 else []
                 release_memory()
     finally:
         with torch.no_grad():
             for buf, saved in buffers:
                 buf.copy_(saved)
+        for shelf in (d, up_a):
+            if shelf is not None:
+                shelf.close()
     return [hg.get(id(w)) for w in weights]
 
 
@@ -186,6 +194,58 @@ class BlockInputs:
         """Forget the states past a_k (a downward sweep no longer needs them)."""
         self.kept = {i: s for i, s in self.kept.items() if i <= k}
         self.segment = {i: s for i, s in self.segment.items() if i <= k}
+
+
+class Shelf:
+    """Per-boundary lists of tensors (or None), each put once and taken once: in memory, or with `spill` in an
+    unnamed temporary file, so that a sweep holds only the boundary in hand. The values come back bit for bit;
+    the file's pages sit in the OS's page cache, not in the process's resident memory."""
+
+    def __init__(self, spill: bool = False):
+        self.held: dict[int, list[Maybe]] = {}
+        self.where: dict[int, list[tuple[int, torch.Size, torch.dtype, torch.device] | None]] = {}
+        self.file = tempfile.TemporaryFile(prefix="swapbench-blockwise-") if spill else None
+        self.end = 0
+
+    def put(self, k: int, tensors: Sequence[Maybe]) -> None:
+        if self.file is None:
+            self.held[k] = list(tensors)
+            return
+        entries: list[tuple[int, torch.Size, torch.dtype, torch.device] | None] = []
+        for t in tensors:
+            if t is None:
+                entries.append(None)
+                continue
+            raw = memoryview(t.detach().contiguous().cpu().view(-1).view(torch.uint8).numpy())
+            done = 0
+            while done < len(raw):  # one call writes at most ~2 GiB
+                done += os.pwrite(self.file.fileno(), raw[done:], self.end + done)
+            entries.append((self.end, t.shape, t.dtype, t.device))
+            self.end += len(raw)
+        self.where[k] = entries
+
+    def take(self, k: int) -> list[Maybe]:
+        if self.file is None:
+            return self.held.pop(k)
+        found: list[Maybe] = []
+        for entry in self.where.pop(k):
+            if entry is None:
+                found.append(None)
+                continue
+            offset, shape, dtype, device = entry
+            out = torch.empty(shape, dtype=dtype)
+            view = memoryview(out.view(-1).view(torch.uint8).numpy())
+            done = 0
+            while done < len(view):
+                done += os.preadv(self.file.fileno(), [view[done:]], offset + done)
+            found.append(out.to(device))
+        return found
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.held.clear()
+        self.where.clear()
 
 
 def _own_weights(block: Block, g_of: dict[int, torch.Tensor]) -> list[torch.Tensor]:

@@ -8,7 +8,7 @@ untouched hand in a copy. Which metric reads which part is the caller's business
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +28,9 @@ def weight_layers(net: nn.Module) -> list[nn.Module]:
     return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def layer_sum(values: Sequence[torch.Tensor]) -> float:
-    """NAS-Bench-Suite-Zero's ``sum_arr``: the sum over layers of the sum over each layer's elements."""
+def layer_sum(values: Iterable[torch.Tensor]) -> float:
+    """NAS-Bench-Suite-Zero's ``sum_arr``: the sum over layers of the sum over each layer's elements. Pass a
+    generator where each value is a new weight-sized tensor: one then lives at a time."""
     total = 0.0
     for v in values:
         total += float(v.detach().sum())
@@ -159,7 +160,9 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     if blocks is not None:
         del out, graph_grads  # the pass's graph, before the blocks are rebuilt one by one
         g_of = {id(m.weight): g for m, g in zip(layers, result.grads, strict=True)}
-        hg = hessian_grad(blocks, inputs, targets, loss_fn, params, [g_of[id(p)] for p in params])
+        # on a CPU the boundary gradients and adjoints wait in a temporary file (a GPU run keeps whole graphs)
+        hg = hessian_grad(blocks, inputs, targets, loss_fn, params, [g_of[id(p)] for p in params],
+                          spill=inputs.device.type == "cpu")
         result.grasp = _grasp_total(layers, {id(p): h for p, h in zip(params, hg, strict=True) if h is not None})
     return result
 
@@ -192,10 +195,10 @@ def _grasp_sum(layers: list[nn.Module], params: list[torch.Tensor], graph_grads:
 
 def _grasp_total(layers: list[nn.Module], by_param: dict[int, torch.Tensor]) -> float:
     """sum_l -W_l * (H g)_l over the scored layers, from H g per weight (a layer without one adds 0)."""
-    return layer_sum([
+    return layer_sum(
         -m.weight.detach() * by_param[id(m.weight)] if id(m.weight) in by_param else torch.zeros_like(m.weight)
         for m in layers
-    ])
+    )
 
 
 def sub_batch_grads(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn,

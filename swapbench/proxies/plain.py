@@ -21,4 +21,4 @@ from swapbench.proxies.registry import ProxyContext, proxy
 )
 def plain(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     lp = loss_pass(net, inputs, targets, loss_fn, ctx)
-    return layer_sum([g * w for g, w in zip(lp.grads, lp.weights, strict=True)])
+    return layer_sum(g * w for g, w in zip(lp.grads, lp.weights, strict=True))

@@ -22,4 +22,4 @@ from swapbench.proxies.registry import ProxyContext, proxy
 )
 def snip(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     lp = loss_pass(net, inputs, targets, loss_fn, ctx)
-    return layer_sum([(w * g).abs() for g, w in zip(lp.grads, lp.weights, strict=True)])
+    return layer_sum((w * g).abs() for g, w in zip(lp.grads, lp.weights, strict=True))

@@ -42,8 +42,8 @@ def synflow(net, inputs, targets, loss_fn, ctx: ProxyContext) -> float:
     net.zero_grad(set_to_none=True)
     ones = torch.ones((1, *inputs.shape[1:]), dtype=torch.float64, device=inputs.device)
     torch.sum(first_tensor(net(ones))).backward()
-    score = layer_sum([
+    score = layer_sum(
         (m.weight * m.weight.grad).abs() if m.weight.grad is not None else torch.zeros_like(m.weight)
         for m in weight_layers(net)
-    ])
+    )
     return log_transform(score)

@@ -20,9 +20,9 @@ from swapbench.data.datadir import resolve_data_dir
 from swapbench.data.fetch import run_needs
 from swapbench.data.images import ImageSet, first_batch, load_images, make_batch
 from swapbench.data.sources import item_state
-from swapbench.device import resolve_device
+from swapbench.device import release_memory, resolve_device
 from swapbench.errors import StorageError, SwapbenchError
-from swapbench.nn.checkpointing import set_checkpointing
+from swapbench.nn.checkpointing import checkpointing, set_checkpointing
 from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
 from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
@@ -193,7 +193,10 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
     space, task = plan.space, plan.config.task
     arch_key = space.canonical_key(arch)
     net = build_network(space, arch, task, seed).to(plan.device)
+    # a checkpointed network is a large one: give the freed heap back after each metric too (a few ms), or
+    # glibc keeps up to a GiB of one metric's gaps resident under the next (TNB101 autoencoder networks)
     set_checkpointing(net, checkpoint_blocks(plan.config.checkpointing))
+    lean = checkpointing(net)
     x, y = batch if batch is not None else run_batch(plan, seed, arch_key)
     x, y = x.to(plan.device), y.to(plan.device)
     out = {}
@@ -218,6 +221,8 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
             if plan.device.type == "cuda":
                 torch.cuda.synchronize(plan.device)
             out[spec.name] = (value, time.perf_counter() - start)
+            if lean:
+                release_memory()
     return {spec.name: out[spec.name] for spec in specs}
 
 
