@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from swapbench.nn.blockwise import Block, BlockInputs, Shelf, chain, hessian_grad, run_chain
+from swapbench.nn.blockwise import Block, BlockInputs, Shelf, chain, hessian_grad, module_block, run_chain
 from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.nn.passes import backwards, weight_layers
 from swapbench.spaces import get_space
@@ -153,3 +153,18 @@ def test_a_shelf_gives_back_what_was_put_bit_for_bit(spill):
     with pytest.raises(KeyError):
         shelf.take(1)  # taken once
     shelf.close()
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_a_chain_of_one_block_is_the_explicit_hessian_times_g(spill):
+    torch.manual_seed(4)
+    lin = nn.Linear(3, 2).double()
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1])
+    g = torch.randn_like(lin.weight)
+
+    def loss_of(w: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(nn.functional.linear(x, w, lin.bias), y)
+
+    hessian = torch.autograd.functional.hessian(loss_of, lin.weight.detach()).reshape(6, 6)
+    (found,) = hessian_grad([module_block(lin)], x, y, nn.functional.cross_entropy, [lin.weight], [g], spill=spill)
+    assert found is not None and torch.allclose(found.reshape(-1), hessian @ g.reshape(-1), rtol=1e-10, atol=1e-12)

@@ -19,10 +19,12 @@ its stored input, so that one block's graph lives at a time:
 Every product is one autograd already forms inside the whole graph, on the same inputs; only the order in
 which the shares of one gradient are added differs, so the result equals the one-go product to float
 rounding, not bit for bit. The cost is about two more forwards and backwards of the network, and two more
-forwards for the inputs not kept. Blocks run in train mode; their BatchNorm buffers are restored afterwards, so
-they move as after one forward. After each block the freed heap goes back to the OS (malloc_trim): block graphs
-of many sizes come and go, and glibc would otherwise keep their gaps resident (0.25-0.5 GiB of the peak on
-TransNAS-Bench-101 macro networks).
+forwards for the inputs not kept. With `spill` the boundary gradients d_k and the upward sweep's adjoints wait
+in a temporary file, each written once and read once (on a CPU that is where the memory is short; the pages
+sit in the OS's cache, not in the process). Blocks run in train mode; their BatchNorm buffers are restored
+afterwards, so they move as after one forward. After each block the freed heap goes back to the OS
+(malloc_trim): block graphs of many sizes come and go, and glibc would otherwise keep their gaps resident
+(0.25-0.5 GiB of the peak on TransNAS-Bench-101 macro networks).
 
 A network opts in with a method ``blocks()`` returning its `Block` chain; a block maps a tuple of tensors to a
 tuple of tensors (the first block takes the input alone, the last returns the output alone).
@@ -94,12 +96,14 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
             out = _leaves(a[k_last])
             dk = _zeros_for_none(vjp([loss_fn(out[0], targets)], out, [None]), out)
             d.put(k_last, dk)
+            inp: State = ()
             for k in range(k_last, 1, -1):
                 inp = _leaves(a[k - 1])
                 dk = _zeros_for_none(vjp(blocks[k - 1].run(inp), inp, dk), inp)
                 d.put(k - 1, dk)
                 release_memory()
-            del dk, inp
+            del dk
+            inp = ()  # (it shares the segment's storage)
             a.drop_segment()
             # sweep up: the second-order shares that flow through each block's backward tensors; each block's
             # input is the output of the block below, as rebuilt here
