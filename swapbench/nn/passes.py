@@ -160,7 +160,7 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     if blocks is not None:
         del out, graph_grads  # the pass's graph, before the blocks are rebuilt one by one
         g_of = {id(m.weight): g for m, g in zip(layers, result.grads, strict=True)}
-        # on a CPU the boundary gradients and adjoints wait in a temporary file (a GPU run keeps whole graphs)
+        # on a CPU the boundary gradients and adjoints wait in a temporary file (on a GPU they stay in its memory)
         hg = hessian_grad(blocks, inputs, targets, loss_fn, params, [g_of[id(p)] for p in params],
                           spill=inputs.device.type == "cpu")
         result.grasp = _grasp_total(layers, {id(p): h for p, h in zip(params, hg, strict=True) if h is not None})
