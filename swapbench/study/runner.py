@@ -193,9 +193,9 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
     space, task = plan.space, plan.config.task
     arch_key = space.canonical_key(arch)
     net = build_network(space, arch, task, seed).to(plan.device)
+    set_checkpointing(net, checkpoint_blocks(plan.config.checkpointing))
     # a checkpointed network is a large one: give the freed heap back after each metric too (a few ms), or
     # glibc keeps up to a GiB of one metric's gaps resident under the next (TNB101 autoencoder networks)
-    set_checkpointing(net, checkpoint_blocks(plan.config.checkpointing))
     lean = checkpointing(net)
     x, y = batch if batch is not None else run_batch(plan, seed, arch_key)
     x, y = x.to(plan.device), y.to(plan.device)
