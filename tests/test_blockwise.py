@@ -9,10 +9,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from swapbench.nn.blockwise import Block, BlockInputs, Shelf, chain, hessian_grad, module_block, run_chain
+from swapbench.nn.blockwise import Block, BlockInputs, Shelf, chain, hessian_grad, links, module_block, run_chain
 from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.nn.passes import backwards, weight_layers
 from swapbench.spaces import get_space
+from swapbench.spaces._tnb101 import BasicBlock
 
 
 class Tiny(nn.Module):
@@ -121,20 +122,66 @@ def test_a_checkpointed_pass_takes_grasp_block_by_block():
     assert off.jacobian is not None and on.jacobian is not None and (off.jacobian == on.jacobian).all()
 
 
-def test_inputs_not_kept_are_recomputed_bit_for_bit_in_either_order():
+def test_inputs_not_kept_are_recomputed_or_read_back_bit_for_bit_in_either_order():
     net, x, _, _ = tnb_case("tnb101_macro", "class_scene", 64, seed=2)
     set_checkpointing(net, False)
     blocks = chain(net)
     assert blocks is not None and len(blocks) >= 6
     every = BlockInputs(blocks, x, 1)
     sparse = BlockInputs(blocks, x, 3)
+    spilled = BlockInputs(blocks, x, 3, spill=True)
     assert len(sparse.kept) < len(every.kept) == len(blocks) + 1
+    assert list(spilled.kept) == [0] and spilled.stride == 1  # the rest is in the file
     for order in (range(len(blocks), -1, -1), range(len(blocks) + 1)):
         for k in order:
             assert all(torch.equal(a, b) for a, b in zip(every[k], sparse[k], strict=True))
-            assert len(sparse.segment) < 3
+            assert all(torch.equal(a, b) for a, b in zip(every[k], spilled[k], strict=True))
+            assert len(sparse.segment) < 3 and not spilled.segment
     sparse.drop_above(2)
     assert max(sparse.kept) <= 2 and all(k <= 2 for k in sparse.segment)
+    spilled.close()
+
+
+def weights_of(blocks: list[Block]) -> list[int]:
+    return [id(p) for b in blocks for m in b.modules for p in m.parameters()]
+
+
+def test_links_open_sequentials_and_join_a_weightless_link_to_the_next():
+    torch.manual_seed(6)
+    act, lin, bn, tail, lin2, whole = nn.ReLU(), nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 3), Tiny()
+    found = links(nn.Sequential(nn.Sequential(act, lin), bn, tail), lin2, whole)
+    assert [b.modules for b in found] == [(act, lin), (bn, tail), (lin2,), (whole,)]  # Tiny is no Sequential
+    x = torch.randn(5, 3)
+    with torch.no_grad():
+        assert torch.equal(run_chain(found, x), whole(lin2(tail(bn(lin(act(x)))))))
+    (only,) = links(nn.ReLU(), nn.Sigmoid())  # nothing has weights: one link
+    assert [type(m) for m in only.modules] == [nn.ReLU, nn.Sigmoid]
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "stride"), [(4, 4, 1), (4, 8, 1), (4, 8, 2)])
+def test_a_basic_block_is_its_links_bit_for_bit(c_in, c_out, stride):
+    torch.manual_seed(7)
+    block = BasicBlock(c_in, c_out, stride).train()
+    found = block.links()
+    assert all(len(list(b.modules)) == 1 for b in found)  # one conv or one BatchNorm a link
+    assert sorted(weights_of(found)) == sorted(id(p) for p in block.parameters())
+    x = torch.randn(3, c_in, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(run_chain(found, x), block(x))
+
+
+@pytest.mark.parametrize(("space_name", "task"), [("tnb101_macro", "class_scene"), ("tnb101_micro", "autoencoder"),
+                                                  ("tnb101_macro", "segmentsemantic")])
+def test_a_tnb101_chain_holds_every_executed_weight_once(space_name, task):
+    net, x, _, _ = tnb_case(space_name, task, 64, seed=3)
+    blocks = chain(net)
+    assert blocks is not None
+    found = weights_of(blocks)
+    assert len(found) == len(set(found))
+    executed = [p for name, p in net.named_parameters() if not name.startswith("discriminator.")]
+    assert set(found) == {id(p) for p in executed}
+    if space_name == "tnb101_macro":  # the blocks are split: more links than modules of the encoder's top level
+        assert len(blocks) > 3 * len(net.encoder.layers)
 
 
 @pytest.mark.parametrize("spill", [False, True])

@@ -7,7 +7,8 @@ product in two sweeps over the blocks f_1..f_K (a_k = f_k(a_(k-1)), d_k = dL/da_
 its stored input, so that one block's graph lives at a time:
 
 1. a forward without autograd keeps every sqrt(K)-th block input a_k (the rest is recomputed from the nearest
-   kept one below when a downward sweep needs it); the loss gradient's backward keeps d_k;
+   kept one below when a downward sweep needs it), or with `spill` every one in a file; the loss gradient's
+   backward keeps d_k;
 2. sweep up, k = 1..K, each block's input the output of the block below: block k's backward with a graph,
    (d_(k-1), dL/dW_k), given a_(k-1) and d_k; its backward with cotangents (bar d_(k-1), g_k) gives block
    k's second-order share of Hg, the adjoint of a_(k-1) through the backward tensors, and bar d_k, the
@@ -19,9 +20,9 @@ its stored input, so that one block's graph lives at a time:
 Every product is one autograd already forms inside the whole graph, on the same inputs; only the order in
 which the shares of one gradient are added differs, so the result equals the one-go product to float
 rounding, not bit for bit. The cost is about two more forwards and backwards of the network, and two more
-forwards for the inputs not kept. With `spill` the boundary gradients d_k and the upward sweep's adjoints wait
-in a temporary file, each written once and read once (on a CPU that is where the memory is short; the pages
-sit in the OS's cache, not in the process). Blocks run in train mode; their BatchNorm buffers are restored
+forwards for the inputs not kept. With `spill` the block inputs, the boundary gradients d_k and the upward
+sweep's adjoints wait in a temporary file, each written once and read once or twice (on a CPU that is where
+the memory is short; the pages sit in the OS's cache, not in the process), and no input is recomputed. Blocks run in train mode; their BatchNorm buffers are restored
 afterwards, so they move as after one forward. After each block the freed heap goes back to the OS
 (malloc_trim): block graphs of many sizes come and go, and glibc would otherwise keep their gaps resident
 (0.25-0.5 GiB of the peak on TransNAS-Bench-101 macro networks).
@@ -60,6 +61,39 @@ def module_block(module: nn.Module) -> Block:
     return Block(lambda s: (module(s[0]),), (module,))
 
 
+def links(*modules: nn.Module) -> list[Block]:
+    """Modules that run one after the other, as a chain of small links: what a block-wise product holds at a
+    time is one link's double backward, and a BatchNorm's alone is most of a conv-BatchNorm pair's. A module
+    with a ``links()`` method gives its own; a plain nn.Sequential is opened, recursively; any other module is
+    one link. A link without weights joins the next one that has some (a ReLU the conv after it; the conv
+    keeps its input anyway), or the last one."""
+    found: list[Block] = []
+    for module in modules:
+        own = getattr(module, "links", None)
+        if callable(own):
+            found += own()
+        elif isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
+            found += links(*module)
+        else:
+            found.append(module_block(module))
+    joined: list[Block] = []
+    waiting: Block | None = None
+    for block in found:
+        if waiting is not None:
+            block, waiting = _then(waiting, block), None
+        if any(True for m in block.modules for _ in m.parameters()):
+            joined.append(block)
+        else:
+            waiting = block
+    if waiting is not None:
+        joined = [*joined[:-1], _then(joined[-1], waiting)] if joined else [waiting]
+    return joined
+
+
+def _then(first: Block, second: Block) -> Block:
+    return Block(lambda s: second.run(first.run(s)), first.modules + second.modules)
+
+
 def chain(net: nn.Module) -> list[Block] | None:
     """The network's block chain, or None when it has none."""
     blocks = getattr(net, "blocks", None)
@@ -80,16 +114,17 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
                  keep_every: int | None = None, spill: bool = False) -> list[Maybe]:
     """H g for each of `weights` (None where the loss does not reach it): H the Hessian of
     loss_fn(net(x), targets) with respect to all of `weights` jointly, g the given vectors (the loss gradient).
-    `keep_every`: which block inputs the forward keeps (default about sqrt(K); 1 keeps all). `spill`: keep the
-    boundary gradients and adjoints in a temporary file instead of memory (CPU tensors)."""
+    `keep_every`: which block inputs the forward keeps in memory (default about sqrt(K); 1 keeps all).
+    `spill`: keep every block input, boundary gradient and adjoint in a temporary file instead (CPU tensors;
+    `keep_every` is then moot)."""
     g_of = {id(w): v for w, v in zip(weights, g, strict=True)}
     mine = [_own_weights(b, g_of) for b in blocks]
     buffers = [(buf, buf.clone()) for b in blocks for m in b.modules for buf in m.buffers()]
     hg: dict[int, Maybe] = {}
     k_last = len(blocks)
-    d = up_a = None
+    a = d = up_a = None
     try:
-        a = BlockInputs(blocks, x, keep_every)
+        a = BlockInputs(blocks, x, keep_every, spill)
         with torch.enable_grad():
             # the loss gradient at every block boundary, d[k] = dL/da_k (d[0] is never needed)
             d = Shelf(spill)
@@ -151,36 +186,42 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
         with torch.no_grad():
             for buf, saved in buffers:
                 buf.copy_(saved)
-        for shelf in (d, up_a):
-            if shelf is not None:
-                shelf.close()
+        for held in (a, d, up_a):
+            if held is not None:
+                held.close()
     return [hg.get(id(w)) for w in weights]
 
 
 class BlockInputs:
-    """The block inputs a_0..a_K without holding them all: every `stride`-th (and the output) is kept from one
-    forward, the ones between are recomputed a segment at a time when asked for, the segment replacing the
-    last. Asked for downwards, as the two downward sweeps do, each segment is recomputed once: one more
-    forward per sweep for about sqrt(K) stored states in place of K. The recomputed states are the stored ones'
-    values: the same blocks on the same inputs, and train-mode BatchNorm normalises by the batch, not by the
-    running buffers the extra forwards move (restored by the caller)."""
+    """The block inputs a_0..a_K without holding them all. With `spill` every one goes to a temporary file
+    from one forward and is read back when asked for. Otherwise every `stride`-th (and the output) is kept
+    from one forward and the ones between are recomputed a segment at a time when asked for, the segment
+    replacing the last: asked for downwards, as the two downward sweeps do, each segment is recomputed once,
+    one more forward per sweep for about sqrt(K) stored states in place of K. The recomputed states are the
+    stored ones' values: the same blocks on the same inputs, and train-mode BatchNorm normalises by the batch,
+    not by the running buffers the extra forwards move (restored by the caller)."""
 
-    def __init__(self, blocks: Sequence[Block], x: torch.Tensor, stride: int | None = None):
+    def __init__(self, blocks: Sequence[Block], x: torch.Tensor, stride: int | None = None, spill: bool = False):
         self.blocks = blocks
         self.last = len(blocks)
-        self.stride = stride or max(1, math.isqrt(self.last))
+        self.stride = 1 if spill else stride or max(1, math.isqrt(self.last))
+        self.shelf = Shelf(True) if spill else None
         self.kept: dict[int, State] = {0: (x.detach(),)}
         self.segment: dict[int, State] = {}
         with torch.no_grad():
             state = self.kept[0]
             for k, block in enumerate(blocks, 1):
                 state = tuple(t.detach() for t in block.run(state))
-                if k % self.stride == 0 or k == self.last:
+                if self.shelf is not None:
+                    self.shelf.put(k, state)
+                elif k % self.stride == 0 or k == self.last:
                     self.kept[k] = state
 
     def __getitem__(self, k: int) -> State:
         if k in self.kept:
             return self.kept[k]
+        if self.shelf is not None:
+            return tuple(self.shelf.look(k))  # type: ignore[arg-type]
         if k not in self.segment:
             start = k - k % self.stride
             self.segment = {}
@@ -199,10 +240,15 @@ class BlockInputs:
         self.kept = {i: s for i, s in self.kept.items() if i <= k}
         self.segment = {i: s for i, s in self.segment.items() if i <= k}
 
+    def close(self) -> None:
+        if self.shelf is not None:
+            self.shelf.close()
+        self.kept, self.segment = {}, {}
+
 
 class Shelf:
-    """Per-boundary lists of tensors (or None), each put once and taken once: in memory, or with `spill` in an
-    unnamed temporary file, so that a sweep holds only the boundary in hand. The values come back bit for bit;
+    """Per-boundary lists of tensors (or None), each put once: in memory, or with `spill` in an unnamed
+    temporary file, so that a sweep holds only the boundary in hand. The values come back bit for bit;
     the file's pages sit in the OS's page cache, not in the process's resident memory."""
 
     def __init__(self, spill: bool = False):
@@ -229,10 +275,17 @@ class Shelf:
         self.where[k] = entries
 
     def take(self, k: int) -> list[Maybe]:
+        """The tensors put at `k`, forgotten here."""
+        found = self.look(k)
+        (self.held if self.file is None else self.where).pop(k)
+        return found
+
+    def look(self, k: int) -> list[Maybe]:
+        """The tensors put at `k`, kept for another look (read anew from the file each time)."""
         if self.file is None:
-            return self.held.pop(k)
+            return list(self.held[k])
         found: list[Maybe] = []
-        for entry in self.where.pop(k):
+        for entry in self.where[k]:
             if entry is None:
                 found.append(None)
                 continue

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from swapbench.nn.blockwise import Block, module_block
+from swapbench.nn.blockwise import Block, links
 from swapbench.nn.checkpointing import BlockSequence, run_blocks
 from swapbench.spaces.base import ReluConvBn
 
@@ -92,6 +92,21 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x if self.shortcut is None else self.shortcut(x)) + self.main(x)
+
+    def links(self) -> list[Block]:
+        """The block as a chain (swapbench.nn.blockwise) of one conv or one BatchNorm a link, the block's input
+        carried beside the main branch until the sum: at 256 channels and 64x64 a whole block's double
+        backward holds 2.4 GiB at batch 32, one BatchNorm's 0.9 GiB (bench/block_floor.py)."""
+        (relu1, conv1, bn1), (relu2, conv2, bn2) = self.main
+        main = [Block(lambda s: (conv1(relu1(s[0])), s[0]), (conv1,)),
+                Block(lambda s: (bn1(s[0]), s[1]), (bn1,)),
+                Block(lambda s: (conv2(relu2(s[0])), s[1]), (conv2,))]
+        if self.shortcut is None:
+            return [*main, Block(lambda s: (s[1] + bn2(s[0]),), (bn2,))]
+        conv, bn = self.shortcut
+        return [*main, Block(lambda s: (bn2(s[0]), s[1]), (bn2,)),
+                Block(lambda s: (s[0], conv(s[1])), (conv,)),
+                Block(lambda s: (bn(s[1]) + s[0],), (bn,))]
 
 
 class Encoder(nn.Module):
@@ -241,12 +256,13 @@ class TaskNetwork(nn.Module):
 
     def blocks(self) -> list[Block]:
         """The forward as a chain (swapbench.nn.blockwise): the encoder's stem and blocks, then the head's
-        layers (a decoder's each, a classifier as one). Jigsaw carries its 9 tiles through the encoder side by
-        side, each block running on one tile after the other, as `forward` runs them."""
+        layers, split into links of one conv or one BatchNorm each (a micro cell stays whole: its largest
+        tensor is a quarter of a macro block's). Jigsaw carries its 9 tiles through the encoder side by side,
+        each encoder block, whole, running on one tile after the other, as `forward` runs them."""
         encoder = [self.encoder.stem, *self.encoder.layers]
         head = list(self.head) if isinstance(self.head, BlockSequence) else [self.head]
         if self.task != "jigsaw":
-            return [module_block(m) for m in encoder + head]
+            return links(*encoder, *head)
         tiles = Block(lambda s: tuple(s[0][:, i] for i in range(s[0].shape[1])), ())
         each = [Block(lambda s, m=m: tuple(m(t) for t in s), (m,)) for m in encoder]
         joined = Block(lambda s: (self.head(torch.cat(list(s), dim=1)),), (self.head,))
