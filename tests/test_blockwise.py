@@ -3,13 +3,16 @@ and against the one-go product on TransNAS-Bench-101 networks, in float64."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from swapbench.nn.blockwise import Block, BlockInputs, Shelf, chain, hessian_grad, links, module_block, run_chain
+from swapbench.nn.blockwise import (Block, BlockInputs, Shelf, batchnorm_link, chain, hessian_grad, links, module_block,
+                                    run_chain)
 from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.nn.passes import backwards, weight_layers
 from swapbench.spaces import get_space
@@ -150,12 +153,13 @@ def test_links_open_sequentials_and_join_a_weightless_link_to_the_next():
     torch.manual_seed(6)
     act, lin, bn, tail, lin2, whole = nn.ReLU(), nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 3), Tiny()
     found = links(nn.Sequential(nn.Sequential(act, lin), bn, tail), lin2, whole)
-    assert [b.modules for b in found] == [(act, lin), (bn, tail), (lin2,), (whole,)]  # Tiny is no Sequential
+    assert [b.modules for b in found] == [(act, lin), (bn,), (tail, lin2), (whole,)]  # Tiny is no Sequential
     x = torch.randn(5, 3)
     with torch.no_grad():
         assert torch.equal(run_chain(found, x), whole(lin2(tail(bn(lin(act(x)))))))
     (only,) = links(nn.ReLU(), nn.Sigmoid())  # nothing has weights: one link
     assert [type(m) for m in only.modules] == [nn.ReLU, nn.Sigmoid]
+    assert [b.modules for b in links(lin, nn.Sequential(bn, act))] == [(lin,), (bn, act)]  # a trailing one: the last
 
 
 @pytest.mark.parametrize(("c_in", "c_out", "stride"), [(4, 4, 1), (4, 8, 1), (4, 8, 2)])
@@ -163,7 +167,7 @@ def test_a_basic_block_is_its_links_bit_for_bit(c_in, c_out, stride):
     torch.manual_seed(7)
     block = BasicBlock(c_in, c_out, stride).train()
     found = block.links()
-    assert all(len(list(b.modules)) == 1 for b in found)  # one conv or one BatchNorm a link
+    assert all(len(b.modules) == 1 for b in found[:-1]) and not found[-1].modules  # a conv or a BatchNorm; the sum
     assert sorted(weights_of(found)) == sorted(id(p) for p in block.parameters())
     x = torch.randn(3, c_in, 8, 8)
     with torch.no_grad():
@@ -215,3 +219,34 @@ def test_a_chain_of_one_block_is_the_explicit_hessian_times_g(spill):
     hessian = torch.autograd.functional.hessian(loss_of, lin.weight.detach()).reshape(6, 6)
     (found,) = hessian_grad([module_block(lin)], x, y, nn.functional.cross_entropy, [lin.weight], [g], spill=spill)
     assert found is not None and torch.allclose(found.reshape(-1), hessian @ g.reshape(-1), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_a_batchnorm_link_takes_its_upward_step_in_closed_form_and_matches_autograd(train):
+    torch.manual_seed(8)
+    conv, bn, head = nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3, eps=1.0), nn.Linear(3, 2)
+    for m in (conv, bn, head):
+        m.double()
+    nn.init.uniform_(bn.weight, 0.5, 1.5)
+    nn.init.uniform_(bn.running_var, 0.5, 1.5)
+    bn.train(train)
+    used = []
+    link = batchnorm_link(bn)
+    assert link.up_step is not None
+
+    def counted(*args):
+        found = link.up_step(*args)
+        used.append(found is not None)
+        return found
+
+    blocks = [Block(lambda s: (conv(s[0]), s[0]), (conv,)), replace(link, up_step=counted),
+              Block(lambda s: (head(torch.tanh(s[0]).mean((2, 3)) + s[1].mean((1, 2, 3))[:, None]),), (head,))]
+    x, y = torch.randn(4, 2, 5, 5, dtype=torch.float64), torch.tensor([0, 1, 1, 0])
+    weights = [conv.weight, head.weight]
+    g = [torch.randn_like(w) for w in weights]
+    closed = hessian_grad(blocks, x, y, nn.functional.cross_entropy, weights, g)
+    plain = hessian_grad([blocks[0], link.__class__(link.run, link.modules), blocks[2]], x, y,
+                         nn.functional.cross_entropy, weights, g)
+    assert used == [train]  # in eval mode the running statistics normalise: the autograd step
+    for a, b in zip(plain, closed, strict=True):
+        assert a is not None and b is not None and torch.allclose(a, b, rtol=1e-10, atol=1e-13)

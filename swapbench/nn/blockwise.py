@@ -48,12 +48,19 @@ State = tuple[torch.Tensor, ...]
 Maybe = torch.Tensor | None
 
 
+UpStep = Callable[[State, Sequence[torch.Tensor], Sequence[Maybe]], "tuple[State, list[Maybe], list[Maybe]] | None"]
+
+
 @dataclass(frozen=True)
 class Block:
-    """One link of a network's chain: `run` maps the previous state to the next; `modules` hold its weights."""
+    """One link of a network's chain: `run` maps the previous state to the next; `modules` hold its weights.
+    `up_step`, where given, takes the upward sweep's step of a link without scored weights in closed form:
+    from the inputs, d_k and the cotangent of d_(k-1), the outputs, the inputs' adjoint through the backward
+    tensors and the cotangent of d_k (None: not in this mode, take the autograd step)."""
 
     run: Callable[[State], State]
     modules: tuple[nn.Module, ...]
+    up_step: UpStep | None = None
 
 
 def module_block(module: nn.Module) -> Block:
@@ -61,24 +68,63 @@ def module_block(module: nn.Module) -> Block:
     return Block(lambda s: (module(s[0]),), (module,))
 
 
+def batchnorm_link(bn: nn.Module) -> Block:
+    """A train-mode BatchNorm on the state's first tensor, the rest carried as it is. Its upward-sweep step is
+    taken in closed form: autograd's double backward of a BatchNorm makes about 7 activations' worth of
+    temporaries (bench/block_floor.py), the formulas below 4."""
+
+    def up(state: State, dk: Sequence[torch.Tensor], bar_d: Sequence[Maybe]) -> tuple[State, list[Maybe], list[Maybe]] | None:
+        if not (bn.training or getattr(bn, "running_mean", None) is None):
+            return None  # normalised by its running statistics: the autograd step
+        with torch.no_grad():
+            outputs = (bn(state[0]), *state[1:])
+            adjoint, bar = _batchnorm_second(state[0], dk[0], bar_d[0], bn.weight, bn.eps)
+        return outputs, [adjoint, *(None,) * (len(state) - 1)], [bar, *bar_d[1:]]
+
+    return Block(lambda s: (bn(s[0]), *s[1:]), (bn,), up)
+
+
+def _batchnorm_second(h: torch.Tensor, dy: torch.Tensor, v: Maybe, gamma: Maybe,
+                      eps: float) -> tuple[Maybe, Maybe]:
+    """For y = BatchNorm(h) with batch statistics and the input gradient dh = J(h)^T dy: the gradient of <v, dh>
+    with respect to h and with respect to dy (J v). Per channel, over the M = N*H*W values, with
+    x = (h - mean)/s, s = sqrt(var + eps), a = gamma/s, <.> the mean and P(u) = u - <u> - x <u x>:
+    dh = a P(dy); J v = a P(v); d<v, dh>/dh = -(a/s) [x (<v dy> - <v><dy> - <v x><dy x>) + <dy x> P(v)
+    + <v x> P(dy)] (x's own derivative is P(.)/s and s's is x/M)."""
+    if v is None:
+        return None, None
+    dims = [0, *range(2, h.dim())]
+    shape = [1, -1] + [1] * (h.dim() - 2)
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        return t.mean(dims, keepdim=True)
+
+    x = h - mean(h)
+    s = (mean(x * x) + eps).sqrt()
+    x.div_(s)
+    a = (1.0 / s) if gamma is None else gamma.detach().view(shape) / s
+    v_m, dy_m, v_x, dy_x = mean(v), mean(dy), mean(v * x), mean(dy * x)
+    adjoint = x * (mean(v * dy) - v_m * dy_m - v_x * dy_x)
+    part = x * dy_x.neg()
+    part.add_(dy).sub_(dy_m)  # P(dy)
+    adjoint.addcmul_(part, v_x)
+    part = x * v_x.neg()
+    part.add_(v).sub_(v_m)  # P(v)
+    del x
+    adjoint.addcmul_(part, dy_x).mul_(-a / s)
+    return adjoint, part.mul_(a)
+
+
 def links(*modules: nn.Module) -> list[Block]:
     """Modules that run one after the other, as a chain of small links: what a block-wise product holds at a
     time is one link's double backward, and a BatchNorm's alone is most of a conv-BatchNorm pair's. A module
     with a ``links()`` method gives its own; a plain nn.Sequential is opened, recursively; any other module is
-    one link. A link without weights joins the next one that has some (a ReLU the conv after it; the conv
-    keeps its input anyway), or the last one."""
-    found: list[Block] = []
-    for module in modules:
-        own = getattr(module, "links", None)
-        if callable(own):
-            found += own()
-        elif isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
-            found += links(*module)
-        else:
-            found.append(module_block(module))
+    one link. A link without weights joins the next one that has some, across the modules given (a ReLU the
+    conv after it, which keeps its input anyway, not the BatchNorm before it, whose double backward is the
+    largest), or the last one."""
     joined: list[Block] = []
     waiting: Block | None = None
-    for block in found:
+    for block in _opened(modules):
         if waiting is not None:
             block, waiting = _then(waiting, block), None
         if any(True for m in block.modules for _ in m.parameters()):
@@ -88,6 +134,21 @@ def links(*modules: nn.Module) -> list[Block]:
     if waiting is not None:
         joined = [*joined[:-1], _then(joined[-1], waiting)] if joined else [waiting]
     return joined
+
+
+def _opened(modules: Sequence[nn.Module]) -> list[Block]:
+    found: list[Block] = []
+    for module in modules:
+        own = getattr(module, "links", None)
+        if callable(own):
+            found += own()
+        elif isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
+            found += _opened(list(module))
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+            found.append(batchnorm_link(module))
+        else:
+            found.append(module_block(module))
+    return found
 
 
 def _then(first: Block, second: Block) -> Block:
@@ -147,8 +208,17 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
             below: State = a[0]
             for k in range(1, k_last + 1):
                 block, ws = blocks[k - 1], mine[k - 1]
+                taken = d.take(k)
+                closed = block.up_step(below, taken, bar_d) if block.up_step and k > 1 and not ws else None
+                if closed is not None:
+                    below, adjoint, bar_d = closed
+                    up_a.put(k - 1, adjoint)
+                    del closed, adjoint, taken
+                    release_memory()
+                    continue
                 inp = _leaves(below) if k > 1 else below
-                dk = _leaves(d.take(k))
+                dk = _leaves(taken)
+                del taken
                 wrt = (list(inp) if k > 1 else []) + ws
                 outputs = block.run(inp)
                 below = tuple(t.detach() for t in outputs)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from swapbench.nn.blockwise import Block, links
+from swapbench.nn.blockwise import Block, batchnorm_link, links
 from swapbench.nn.checkpointing import BlockSequence, run_blocks
 from swapbench.spaces.base import ReluConvBn
 
@@ -96,17 +96,16 @@ class BasicBlock(nn.Module):
     def links(self) -> list[Block]:
         """The block as a chain (swapbench.nn.blockwise) of one conv or one BatchNorm a link, the block's input
         carried beside the main branch until the sum: at 256 channels and 64x64 a whole block's double
-        backward holds 2.4 GiB at batch 32, one BatchNorm's 0.9 GiB (bench/block_floor.py)."""
+        backward holds 2.4 GiB at batch 32, one BatchNorm's 0.9 GiB (bench/block_floor.py), less in closed
+        form. The sum, without weights, joins the next link."""
         (relu1, conv1, bn1), (relu2, conv2, bn2) = self.main
-        main = [Block(lambda s: (conv1(relu1(s[0])), s[0]), (conv1,)),
-                Block(lambda s: (bn1(s[0]), s[1]), (bn1,)),
-                Block(lambda s: (conv2(relu2(s[0])), s[1]), (conv2,))]
+        main = [Block(lambda s: (conv1(relu1(s[0])), s[0]), (conv1,)), batchnorm_link(bn1),
+                Block(lambda s: (conv2(relu2(s[0])), s[1]), (conv2,)), batchnorm_link(bn2)]
         if self.shortcut is None:
-            return [*main, Block(lambda s: (s[1] + bn2(s[0]),), (bn2,))]
+            return [*main, Block(lambda s: (s[1] + s[0],), ())]
         conv, bn = self.shortcut
-        return [*main, Block(lambda s: (bn2(s[0]), s[1]), (bn2,)),
-                Block(lambda s: (s[0], conv(s[1])), (conv,)),
-                Block(lambda s: (bn(s[1]) + s[0],), (bn,))]
+        return [*main, Block(lambda s: (conv(s[1]), s[0]), (conv,)), batchnorm_link(bn),
+                Block(lambda s: (s[0] + s[1],), ())]
 
 
 class Encoder(nn.Module):
