@@ -11,8 +11,17 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from swapbench.nn.blockwise import (Block, BlockInputs, Shelf, batchnorm_link, chain, hessian_grad, links, module_block,
-                                    run_chain)
+from swapbench.nn.blockwise import (
+    Block,
+    BlockInputs,
+    Shelf,
+    batchnorm_link,
+    chain,
+    hessian_grad,
+    links,
+    module_block,
+    run_chain,
+)
 from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.nn.passes import backwards, weight_layers
 from swapbench.spaces import get_space

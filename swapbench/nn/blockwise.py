@@ -22,10 +22,13 @@ which the shares of one gradient are added differs, so the result equals the one
 rounding, not bit for bit. The cost is about two more forwards and backwards of the network, and two more
 forwards for the inputs not kept. With `spill` the block inputs, the boundary gradients d_k and the upward
 sweep's adjoints wait in a temporary file, each written once and read once or twice (on a CPU that is where
-the memory is short; the pages sit in the OS's cache, not in the process), and no input is recomputed. Blocks run in train mode; their BatchNorm buffers are restored
-afterwards, so they move as after one forward. After each block the freed heap goes back to the OS
-(malloc_trim): block graphs of many sizes come and go, and glibc would otherwise keep their gaps resident
-(0.25-0.5 GiB of the peak on TransNAS-Bench-101 macro networks).
+the memory is short; the pages sit in the OS's cache, not in the process), and no input is recomputed.
+Blocks run in train mode; their BatchNorm buffers are restored afterwards, so they move as after one forward.
+After each block the freed heap goes back to the OS (malloc_trim): block graphs of many sizes come and go,
+and glibc would otherwise keep their gaps resident (0.25-0.5 GiB of the peak on TransNAS-Bench-101 macro
+networks). The smaller the blocks, the less one step holds: a network's chain may split its blocks into links
+of one conv or one BatchNorm (`links`), and a BatchNorm link takes its upward step in closed form
+(`batchnorm_link`).
 
 A network opts in with a method ``blocks()`` returning its `Block` chain; a block maps a tuple of tensors to a
 tuple of tensors (the first block takes the input alone, the last returns the output alone).
@@ -48,7 +51,8 @@ State = tuple[torch.Tensor, ...]
 Maybe = torch.Tensor | None
 
 
-UpStep = Callable[[State, Sequence[torch.Tensor], Sequence[Maybe]], "tuple[State, list[Maybe], list[Maybe]] | None"]
+Stepped = tuple[State, list[Maybe], list[Maybe]]
+UpStep = Callable[[State, Sequence[torch.Tensor], Sequence[Maybe]], Stepped | None]
 
 
 @dataclass(frozen=True)
@@ -70,15 +74,15 @@ def module_block(module: nn.Module) -> Block:
 
 def batchnorm_link(bn: nn.Module) -> Block:
     """A train-mode BatchNorm on the state's first tensor, the rest carried as it is. Its upward-sweep step is
-    taken in closed form: autograd's double backward of a BatchNorm makes about 7 activations' worth of
-    temporaries (bench/block_floor.py), the formulas below 4."""
+    taken in closed form: autograd's double backward of a BatchNorm peaks at 7.3 activations, this step at
+    4.0, three of them its results (bench/block_floor.py, 256 channels at 64x64)."""
 
-    def up(state: State, dk: Sequence[torch.Tensor], bar_d: Sequence[Maybe]) -> tuple[State, list[Maybe], list[Maybe]] | None:
+    def up(state: State, dk: Sequence[torch.Tensor], bar_d: Sequence[Maybe]) -> Stepped | None:
         if not (bn.training or getattr(bn, "running_mean", None) is None):
             return None  # normalised by its running statistics: the autograd step
-        with torch.no_grad():
-            outputs = (bn(state[0]), *state[1:])
+        with torch.no_grad():  # (the output after the formulas' temporaries are gone)
             adjoint, bar = _batchnorm_second(state[0], dk[0], bar_d[0], bn.weight, bn.eps)
+            outputs = (bn(state[0]), *state[1:])
         return outputs, [adjoint, *(None,) * (len(state) - 1)], [bar, *bar_d[1:]]
 
     return Block(lambda s: (bn(s[0]), *s[1:]), (bn,), up)
