@@ -44,8 +44,10 @@ def worker(column: str, which_arch: str, which: str, checkpoint: str) -> dict:
     import torch
 
     import swapbench
+    from swapbench.device import release_memory
     from swapbench.nn.checkpointing import set_checkpointing
     from swapbench.nn.passes import backwards, first_tensor
+    from swapbench.proxies import release_spent
     from swapbench.proxies.registry import ProxyContext, list_proxies, run_proxy
     from swapbench.study.config import CorrelateConfig
     from swapbench.study.runner import plan_run, run_batch
@@ -85,10 +87,13 @@ def worker(column: str, which_arch: str, which: str, checkpoint: str) -> dict:
         if not specs:
             raise SystemExit(f"no metric {alone!r}")
         planned = frozenset(spec.name for spec in specs)
-        for spec in specs:
+        for i, spec in enumerate(specs):  # as the study's runner does
             run_proxy(spec, net, x, y, loss_fn, ProxyContext(space=plan.space, task=task, seed=0, arch_key=key,
                                                              options=plan.options[spec.name], memo=memo,
                                                              planned=planned))
+            release_spent(memo, (later.name for later in specs[i + 1:]))
+            if checkpoint == "on":
+                release_memory()
     seconds = time.perf_counter() - start
     params = sum(p.numel() for p in net.parameters())
     return {"column": column, "arch": key, "batch": int(x.shape[0]), "params_m": round(params / 1e6, 3),

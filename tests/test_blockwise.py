@@ -206,10 +206,10 @@ def test_a_shelf_gives_back_what_was_put_bit_for_bit(spill):
     shelf.put(2, first)
     shelf.put(1, second)
     for k, put in ((1, second), (2, first)):
-        got = shelf.take(k)
-        assert len(got) == len(put)
-        for a, b in zip(put, got, strict=True):
-            assert (a is None and b is None) or (b.dtype == a.dtype and b.shape == a.shape and torch.equal(a, b))
+        for got in (shelf.look(k), shelf.look(k), shelf.take(k)):  # looked at twice, then taken
+            assert len(got) == len(put)
+            for a, b in zip(put, got, strict=True):
+                assert (a is None and b is None) or (b.dtype == a.dtype and b.shape == a.shape and torch.equal(a, b))
     with pytest.raises(KeyError):
         shelf.take(1)  # taken once
     shelf.close()

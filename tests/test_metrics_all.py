@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from swapbench.proxies import release_spent
+from swapbench.proxies._shared import READERS
 from swapbench.proxies.registry import FAILED, ProxyContext, get_proxy, list_proxies, run_proxy
 from swapbench.spaces import get_space
 
@@ -76,3 +78,37 @@ def test_all_none_cell_fails_cleanly(nb201_batch):
         spec = get_proxy(name)
         ctx = ProxyContext(space=space, task="cifar10", options=spec.resolve_options(), memo={})
         assert run_proxy(spec, net, x, y, space.loss_fn("cifar10"), ctx) == expected
+
+
+def test_shared_results_are_dropped_once_no_metric_to_come_reads_them():
+    memo = {("backward_pass", ("loss",)): 1, ("split_grads", 2): 2, ("scratch_net",): 3,
+            ("swap_patterns", 2, "kaiming", False): 4, "executed_params_m": 5}
+    release_spent(memo, ["zico", "synflow"])
+    assert set(memo) == {("split_grads", 2), ("scratch_net",), ("swap_patterns", 2, "kaiming", False),
+                         "executed_params_m"}
+    release_spent(memo, ["nwot"])  # reads pass 1 (not there any more) on the scratch copy
+    assert ("scratch_net",) in memo and ("split_grads", 2) not in memo
+    release_spent(memo, [])
+    assert set(memo) == {("swap_patterns", 2, "kaiming", False), "executed_params_m"}  # kinds not in the table
+
+
+def test_dropping_spent_shared_results_changes_no_score(nb201_batch):
+    space = get_space("nb201")
+    x, y = nb201_batch
+    names = [*BASELINES, "lswag"]
+    out = []
+    for release in (False, True):
+        torch.manual_seed(2)
+        net = space.build((3, 1, 2, 4, 3, 0), "cifar10")
+        memo: dict = {}
+        scores = {}
+        for i, name in enumerate(names):
+            spec = get_proxy(name)
+            ctx = ProxyContext(space=space, task="cifar10", seed=1, arch_key="b", options=spec.resolve_options(),
+                               memo=memo, planned=frozenset(names))
+            scores[name] = run_proxy(spec, net, x, y, space.loss_fn("cifar10"), ctx)
+            if release:
+                release_spent(memo, names[i + 1:])
+        out.append(scores)
+        assert any(isinstance(k, tuple) and k[0] in READERS for k in memo) != release  # all dropped by the end
+    assert out[0] == out[1]

@@ -8,6 +8,7 @@ of installed distributions (entry-point group `swapbench.proxies`, each naming a
 
 from __future__ import annotations
 
+from swapbench.proxies._shared import release_spent
 from swapbench.proxies.registry import PROXIES, ProxyContext, ProxySpec, get_proxy, list_proxies, proxy
 
-__all__ = ["PROXIES", "ProxyContext", "ProxySpec", "get_proxy", "list_proxies", "proxy"]
+__all__ = ["PROXIES", "ProxyContext", "ProxySpec", "get_proxy", "list_proxies", "proxy", "release_spent"]

@@ -13,6 +13,8 @@ no copy of their own (``copy_net=False``).
 from __future__ import annotations
 
 import copy
+from collections.abc import Hashable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +45,28 @@ LOSS_USERS = frozenset({"plain", "grad_norm", "snip", "fisher", "grasp"})
 JACOBIAN_USERS = frozenset({"jacov", "epe_nas"})
 HVP_USERS = frozenset({"grasp"})
 ACTIVATION_USERS = frozenset({"nwot", "num_lr", "lswag"})
+
+
+# which metrics read each kind of shared result: once none of an architecture's metrics still to come does,
+# `release_spent` drops it; a kind not listed here stays until the architecture is done
+READERS: dict[str, frozenset[str]] = {
+    "backward_pass": LOSS_USERS | JACOBIAN_USERS | HVP_USERS | ACTIVATION_USERS,
+    "activation_calls": ACTIVATION_USERS,
+    "split_grads": frozenset({"zico", "lswag"}),
+}
+READERS["scratch_net"] = frozenset().union(*READERS.values())
+
+
+def release_spent(memo: dict[Hashable, Any], to_come: Iterable[str]) -> None:
+    """Drop from an architecture's memo the shared results that none of the metrics `to_come` reads, so that
+    they do not sit under the rest (on a TransNAS-Bench-101 network the pass-1 gradients, the sub-batch
+    gradients and the scratch copy are 0.1-0.2 GiB each). A metric this table does not know would compute a
+    dropped one again, to the same values."""
+    later = frozenset(to_come)
+    for key in list(memo):
+        readers = READERS.get(key[0] if isinstance(key, tuple) else key)
+        if readers is not None and not readers & later:
+            del memo[key]
 
 
 def planned_parts(ctx: ProxyContext, need: str) -> tuple[str, ...]:

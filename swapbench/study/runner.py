@@ -23,6 +23,7 @@ from swapbench.data.sources import item_state
 from swapbench.device import release_memory, resolve_device
 from swapbench.errors import StorageError, SwapbenchError
 from swapbench.nn.checkpointing import checkpointing, set_checkpointing
+from swapbench.proxies import release_spent
 from swapbench.proxies.registry import ProxyContext, ProxySpec, get_proxy, run_proxy
 from swapbench.spaces import get_space
 from swapbench.spaces.base import SearchSpace
@@ -207,7 +208,7 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
         inputs = x if size is None else sized_batch(x, size, plan.config.resize, seed)
         memo: dict = {}
         planned = frozenset(spec.name for spec in group)
-        for spec in group:
+        for i, spec in enumerate(group):
             ctx = ProxyContext(space=space, task=task, seed=seed, arch_key=arch_key,
                                options=plan.options[spec.name], memo=memo, planned=planned)
             start = time.perf_counter()
@@ -221,6 +222,7 @@ def score_arch(plan: Plan, seed: int, arch: Any, specs: list[ProxySpec],
             if plan.device.type == "cuda":
                 torch.cuda.synchronize(plan.device)
             out[spec.name] = (value, time.perf_counter() - start)
+            release_spent(memo, (split_variant(later.name)[0] for later in group[i + 1:]))
             if lean:
                 release_memory()
     return {spec.name: out[spec.name] for spec in specs}
