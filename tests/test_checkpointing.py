@@ -112,3 +112,27 @@ def test_a_run_checkpoints_unless_told_off():
     from swapbench.study.runner import checkpoint_blocks
 
     assert checkpoint_blocks("auto") and checkpoint_blocks("on") and not checkpoint_blocks("off")
+
+
+class Noisy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.dropout(self.lin(x), 0.5, training=True)
+
+
+def test_a_recomputed_block_draws_the_same_random_numbers_and_twice_differentiating_it_is_refused():
+    torch.manual_seed(3)
+    net = BlockSequence(Noisy(), Noisy())
+    x = torch.randn(5, 4, requires_grad=True)
+    found = []
+    for on in (False, True):
+        set_checkpointing(net, on)
+        torch.manual_seed(4)
+        out = net(x)
+        found.append(torch.autograd.grad(out.square().sum(), [x, *net.parameters()]))
+    assert all(torch.equal(a, b) for a, b in zip(*found, strict=True))
+    with pytest.raises(RuntimeError, match="differentiated twice"):  # a backward with a graph is refused
+        torch.autograd.grad(net(x).square().sum(), [net[0].lin.weight], create_graph=True)

@@ -10,6 +10,9 @@ runs without autograd, where blocks are never checkpointed). On a network that a
 blocks (swapbench.nn.blockwise), grasp's Hessian-gradient product then goes one block at a time too: equal to
 the one-go product to float rounding.
 
+On a CPU the kept block inputs wait in a temporary file, each written once per forward and read once per
+backward (bit for bit); on a GPU, torch's checkpoint keeps them in device memory.
+
 Networks opt in by running their block sequence through `run_blocks` and carrying a boolean attribute
 ``checkpoint_blocks`` (see `set_checkpointing`).
 """
@@ -54,7 +57,7 @@ class _Recomputed(torch.autograd.Function):
     def forward(ctx, block: nn.Module, shelf: Shelf, k: int, x: torch.Tensor,  # type: ignore[override]
                 *params: torch.Tensor) -> torch.Tensor:
         shelf.put(k, [x])
-        ctx.block, ctx.shelf, ctx.k, ctx.params = block, shelf, k, params
+        ctx.block, ctx.shelf, ctx.k, ctx.params, ctx.rng = block, shelf, k, params, torch.get_rng_state()
         return block(x)
 
     @staticmethod
@@ -66,7 +69,8 @@ class _Recomputed(torch.autograd.Function):
         assert x is not None
         wants_x = ctx.needs_input_grad[3]
         wanted = [p for p, want in zip(ctx.params, ctx.needs_input_grad[4:], strict=True) if want]
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(ctx.rng)  # a block that draws random numbers draws the same ones again
             x = x.detach().requires_grad_(wants_x)
             out = ctx.block(x)
         found = iter(vjp([out], ([x] if wants_x else []) + wanted, [grad]))
