@@ -29,19 +29,22 @@ from swapbench.spaces._tnb101 import BasicBlock
 
 
 class Tiny(nn.Module):
-    """Linear -> BatchNorm -> (tanh(Linear) + skip) -> Linear; its chain carries the skip as a 2-tensor state."""
+    """Linear -> BatchNorm -> (Linear(tanh(Linear)) + skip) -> Linear; its chain carries the skip as a 2-tensor
+    state, past a link that reads only the first (its upward step parks the skip)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.l1, self.bn, self.l2, self.l3 = nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 4), nn.Linear(4, 2)
+        self.l4 = nn.Linear(4, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.bn(self.l1(x))
-        return self.l3(torch.tanh(self.l2(h)) + h)
+        return self.l3(self.l4(torch.tanh(self.l2(h))) + h)
 
     def blocks(self) -> list[Block]:
         return [Block(lambda s: (self.bn(self.l1(s[0])),), (self.l1, self.bn)),
                 Block(lambda s: (torch.tanh(self.l2(s[0])), s[0]), (self.l2,)),
+                Block(lambda s: (self.l4(s[0]), *s[1:]), (self.l4,), reads=1),
                 Block(lambda s: (self.l3(s[0] + s[1]),), (self.l3,))]
 
 
@@ -51,12 +54,12 @@ def test_the_product_is_the_explicit_hessian_times_g(keep_every, spill):
     net = Tiny().double().train()
     x, y = torch.randn(6, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1, 0])
     loss_fn = nn.functional.cross_entropy
-    weights = [net.l1.weight, net.l2.weight, net.l3.weight]
+    weights = [net.l1.weight, net.l2.weight, net.l3.weight, net.l4.weight]
     g = [torch.randn_like(w) for w in weights]
     sizes = [w.numel() for w in weights]
 
     def loss_of(flat: torch.Tensor) -> torch.Tensor:
-        parts = dict(zip(("l1.weight", "l2.weight", "l3.weight"),
+        parts = dict(zip(("l1.weight", "l2.weight", "l3.weight", "l4.weight"),
                          (p.view_as(w) for p, w in zip(flat.split(sizes), weights, strict=True)), strict=True))
         return loss_fn(functional_call(net, parts, (x,)), y)
 
@@ -181,6 +184,16 @@ def test_a_basic_block_is_its_links_bit_for_bit(c_in, c_out, stride):
     x = torch.randn(3, c_in, 8, 8)
     with torch.no_grad():
         assert torch.equal(run_chain(found, x), block(x))
+        state: tuple[torch.Tensor, ...] = (x,)
+        for link in found:  # a link that reads the first tensors only gives the same on them alone
+            after = link.run(state)
+            if link.reads is not None:
+                assert link.reads < len(state) == len(after)
+                alone = link.run(state[:link.reads])
+                assert len(alone) == link.reads and all(torch.equal(a, b) for a, b in zip(alone, after, strict=False))
+                assert all(a is b for a, b in zip(after[link.reads:], state[link.reads:], strict=True))
+            state = after
+        assert sum(link.reads is not None for link in found) == (3 if stride == 1 and c_in == c_out else 4)
 
 
 @pytest.mark.parametrize(("space_name", "task"), [("tnb101_macro", "class_scene"), ("tnb101_micro", "autoencoder"),

@@ -60,11 +60,16 @@ class Block:
     """One link of a network's chain: `run` maps the previous state to the next; `modules` hold its weights.
     `up_step`, where given, takes the upward sweep's step of a link without scored weights in closed form:
     from the inputs, d_k and the cotangent of d_(k-1), the outputs, the inputs' adjoint through the backward
-    tensors and the cotangent of d_k (None: not in this mode, take the autograd step)."""
+    tensors and the cotangent of d_k (None: not in this mode, take the autograd step). `reads`, where given,
+    says the link reads only the state's first `reads` tensors, replaces them with as many, and passes the
+    rest through as they are: `run` on those first tensors alone gives the first outputs, and the upward
+    sweep parks the rest in its file meanwhile (a carried block input is two tensors of 128 MiB at 256
+    channels, 64x64, batch 32)."""
 
     run: Callable[[State], State]
     modules: tuple[nn.Module, ...]
     up_step: UpStep | None = None
+    reads: int | None = None
 
 
 def module_block(module: nn.Module) -> Block:
@@ -85,7 +90,7 @@ def batchnorm_link(bn: nn.Module) -> Block:
             outputs = (bn(state[0]), *state[1:])
         return outputs, [adjoint, *(None,) * (len(state) - 1)], [bar, *bar_d[1:]]
 
-    return Block(lambda s: (bn(s[0]), *s[1:]), (bn,), up)
+    return Block(lambda s: (bn(s[0]), *s[1:]), (bn,), up, reads=1)
 
 
 def _batchnorm_second(h: torch.Tensor, dy: torch.Tensor, v: Maybe, gamma: Maybe,
@@ -156,7 +161,8 @@ def _opened(modules: Sequence[nn.Module]) -> list[Block]:
 
 
 def _then(first: Block, second: Block) -> Block:
-    return Block(lambda s: second.run(first.run(s)), first.modules + second.modules)
+    reads = None if first.reads is None or second.reads is None else max(first.reads, second.reads)
+    return Block(lambda s: second.run(first.run(s)), first.modules + second.modules, reads=reads)
 
 
 def chain(net: nn.Module) -> list[Block] | None:
@@ -187,7 +193,7 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
     buffers = [(buf, buf.clone()) for b in blocks for m in b.modules for buf in m.buffers()]
     hg: dict[int, Maybe] = {}
     k_last = len(blocks)
-    a = d = up_a = None
+    a = d = up_a = parked = None
     try:
         a = BlockInputs(blocks, x, keep_every, spill)
         with torch.enable_grad():
@@ -208,35 +214,33 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
             # sweep up: the second-order shares that flow through each block's backward tensors; each block's
             # input is the output of the block below, as rebuilt here
             up_a = Shelf(spill)  # adjoint of a_k from the backward tensors
+            parked = Shelf(spill)  # the tensors a link passes through, and their cotangents, meanwhile
             bar_d: list[Maybe] = []  # cotangent of d_(k-1), from the block below
             below: State = a[0]
             for k in range(1, k_last + 1):
                 block, ws = blocks[k - 1], mine[k - 1]
                 taken = d.take(k)
+                n = len(below) if block.reads is None or k == 1 else min(block.reads, len(below))
+                if n < len(below):  # what passes through has no second-order share: d_k's part is not needed
+                    parked.put(k, [*below[n:], *bar_d[n:]])
+                    below, bar_d, taken = below[:n], bar_d[:n], taken[:n]
                 closed = block.up_step(below, taken, bar_d) if block.up_step and k > 1 and not ws else None
                 if closed is not None:
                     below, adjoint, bar_d = closed
-                    up_a.put(k - 1, adjoint)
-                    del closed, adjoint, taken
-                    release_memory()
-                    continue
-                inp = _leaves(below) if k > 1 else below
-                dk = _leaves(taken)
-                del taken
-                wrt = (list(inp) if k > 1 else []) + ws
-                outputs = block.run(inp)
-                below = tuple(t.detach() for t in outputs)
-                firsts = vjp(outputs, wrt, list(dk), create_graph=True)
-                n_in = len(wrt) - len(ws)
-                outs = list(firsts[n_in:]) + list(firsts[:n_in])
-                cots = [g_of[id(w)] for w in ws] + bar_d
-                seconds = vjp(outs, wrt + list(dk), cots)
+                    del closed, taken
+                else:
+                    below, adjoint, bar_d = _autograd_step(block, ws, g_of, below, taken, bar_d, k == 1, hg)
+                    del taken
+                if k in parked:
+                    rest = parked.take(k)
+                    carried = len(rest) // 2
+                    below = (*below, *rest[:carried])  # type: ignore[arg-type]
+                    adjoint = [*adjoint, *(None,) * carried]
+                    bar_d = [*bar_d, *rest[carried:]]
+                    del rest
                 if k > 1:
-                    up_a.put(k - 1, seconds[:n_in])
-                for w, s in zip(ws, seconds[n_in:n_in + len(ws)], strict=True):
-                    hg[id(w)] = _plus(hg.get(id(w)), s)
-                bar_d = list(seconds[n_in + len(ws):])
-                del outputs, firsts, outs, seconds, inp
+                    up_a.put(k - 1, adjoint)
+                del adjoint
                 release_memory()
             del below
             # at the loss: the loss Hessian in the output times the cotangent of d_K
@@ -260,10 +264,34 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
         with torch.no_grad():
             for buf, saved in buffers:
                 buf.copy_(saved)
-        for held in (a, d, up_a):
+        for held in (a, d, up_a, parked):
             if held is not None:
                 held.close()
     return [hg.get(id(w)) for w in weights]
+
+
+def _autograd_step(block: Block, ws: list[torch.Tensor], g_of: dict[int, torch.Tensor], below: State,
+                   taken: Sequence[torch.Tensor], bar_d: list[Maybe], first: bool,
+                   hg: dict[int, Maybe]) -> Stepped:
+    """One upward-sweep step through autograd: block k's backward with a graph, given its input and d_k, then
+    that backward's backward with cotangents (g_k, bar d_(k-1)). Adds the block's second-order share to `hg`;
+    returns the block's outputs, the inputs' adjoint through the backward tensors (empty for the first
+    block, whose input is the network's) and bar d_k."""
+    inp = below if first else _leaves(below)
+    dk = _leaves(taken)
+    wrt = ([] if first else list(inp)) + ws
+    outputs = block.run(inp)
+    after = tuple(t.detach() for t in outputs)
+    firsts = vjp(outputs, wrt, list(dk), create_graph=True)
+    del outputs
+    n_in = len(wrt) - len(ws)
+    outs = list(firsts[n_in:]) + list(firsts[:n_in])
+    cots = [g_of[id(w)] for w in ws] + bar_d
+    seconds = vjp(outs, wrt + list(dk), cots)
+    del firsts, outs
+    for w, s in zip(ws, seconds[n_in:n_in + len(ws)], strict=True):
+        hg[id(w)] = _plus(hg.get(id(w)), s)
+    return after, list(seconds[:n_in]), list(seconds[n_in + len(ws):])
 
 
 class BlockInputs:
@@ -347,6 +375,9 @@ class Shelf:
             entries.append((self.end, t.shape, t.dtype, t.device))
             self.end += len(raw)
         self.where[k] = entries
+
+    def __contains__(self, k: int) -> bool:
+        return k in (self.held if self.file is None else self.where)
 
     def take(self, k: int) -> list[Maybe]:
         """The tensors put at `k`, forgotten here."""

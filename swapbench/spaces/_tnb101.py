@@ -97,10 +97,11 @@ class BasicBlock(nn.Module):
         """The block as a chain (swapbench.nn.blockwise) of one conv or one BatchNorm a link, the block's input
         carried beside the main branch until the sum: at 256 channels and 64x64 a whole block's double
         backward holds 2.4 GiB at batch 32, one BatchNorm's 0.9 GiB (bench/block_floor.py), less in closed
-        form. The sum, without weights, joins the next link."""
+        form. The sum, without weights, joins the next link. Links that pass the block's input (or the main
+        branch's output) through say so (`reads`), so that the upward sweep parks it meanwhile."""
         (relu1, conv1, bn1), (relu2, conv2, bn2) = self.main
         main = [Block(lambda s: (conv1(relu1(s[0])), s[0]), (conv1,)), batchnorm_link(bn1),
-                Block(lambda s: (conv2(relu2(s[0])), s[1]), (conv2,)), batchnorm_link(bn2)]
+                Block(lambda s: (conv2(relu2(s[0])), *s[1:]), (conv2,), reads=1), batchnorm_link(bn2)]
         if self.shortcut is None:
             return [*main, Block(lambda s: (s[1] + s[0],), ())]
         conv, bn = self.shortcut
