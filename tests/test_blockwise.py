@@ -20,6 +20,7 @@ from swapbench.nn.blockwise import (
     hessian_grad,
     links,
     module_block,
+    relu_conv_link,
     run_chain,
 )
 from swapbench.nn.checkpointing import set_checkpointing
@@ -179,7 +180,8 @@ def test_a_basic_block_is_its_links_bit_for_bit(c_in, c_out, stride):
     torch.manual_seed(7)
     block = BasicBlock(c_in, c_out, stride).train()
     found = block.links()
-    assert all(len(b.modules) == 1 for b in found[:-1]) and not found[-1].modules  # a conv or a BatchNorm; the sum
+    weighted = [[m for m in b.modules if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))] for b in found]
+    assert all(len(m) == 1 for m in weighted[:-1]) and not found[-1].modules  # a conv or a BatchNorm; the sum
     assert sorted(weights_of(found)) == sorted(id(p) for p in block.parameters())
     x = torch.randn(3, c_in, 8, 8)
     with torch.no_grad():
@@ -272,3 +274,46 @@ def test_a_batchnorm_link_takes_its_upward_step_in_closed_form_and_matches_autog
     assert used == [train]  # in eval mode the running statistics normalise: the autograd step
     for a, b in zip(plain, closed, strict=True):
         assert a is not None and b is not None and torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("asked", [True, False])
+def test_a_relu_conv_link_takes_its_upward_step_in_closed_form_and_matches_autograd(asked):
+    torch.manual_seed(9)
+    stem, conv1, conv2 = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 4, 3, padding=1, bias=False), \
+        nn.Conv2d(4, 4, 3, stride=2, padding=1, bias=False)
+    head = nn.Linear(4, 2)
+    for m in (stem, conv1, conv2, head):
+        m.double()
+    used = []
+
+    def counted(link: Block) -> Block:
+        def up(*args):
+            found = link.up_step(*args)  # type: ignore[misc]
+            used.append(found is not None)
+            return found
+        return replace(link, up_step=up)
+
+    first, second = relu_conv_link(nn.ReLU(), conv1, keep_input=True), relu_conv_link(nn.ReLU(), conv2)
+    assert (first.reads, second.reads) == (None, 1)
+    mix = Block(lambda s: (head(torch.tanh(s[0]).mean((2, 3)) + s[1].mean((1, 2, 3))[:, None]),), (head,))
+    blocks = [module_block(stem), counted(first), counted(second), mix]
+    x, y = torch.randn(4, 2, 6, 6, dtype=torch.float64), torch.tensor([0, 1, 1, 0])
+    with torch.no_grad():  # the links are the modules they are made of
+        h = stem(x)
+        assert torch.equal(run_chain(blocks, x), head(torch.tanh(conv2(torch.relu(conv1(torch.relu(h))))).mean((2, 3))
+                                                      + h.mean((1, 2, 3))[:, None]))
+    weights = [stem.weight, head.weight] + ([conv1.weight, conv2.weight] if asked else [])
+    g = [torch.randn_like(w) for w in weights]
+    closed = hessian_grad(blocks, x, y, nn.functional.cross_entropy, weights, g, spill=True)
+    plain = hessian_grad([blocks[0], Block(first.run, first.modules), Block(second.run, second.modules), mix],
+                         x, y, nn.functional.cross_entropy, weights, g)
+    assert used == [asked, asked]  # a conv whose weight is not asked for: the autograd step
+    for a, b in zip(plain, closed, strict=True):
+        assert a is not None and b is not None and torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_a_sequential_opens_a_relu_and_the_conv_after_it_into_one_closed_form_link():
+    relu, conv, bn = nn.ReLU(), nn.Conv2d(3, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3)
+    found = links(nn.Sequential(relu, conv, bn), nn.Sequential(nn.ReLU(), nn.Linear(3, 3)))
+    assert [b.modules for b in found][:2] == [(relu, conv), (bn,)]
+    assert found[0].up_step is not None and found[0].reads == 1 and found[2].up_step is None

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -51,16 +51,17 @@ State = tuple[torch.Tensor, ...]
 Maybe = torch.Tensor | None
 
 
-Stepped = tuple[State, list[Maybe], list[Maybe]]
-UpStep = Callable[[State, Sequence[torch.Tensor], Sequence[Maybe]], Stepped | None]
+Stepped = tuple[State, list[Maybe], list[Maybe], dict[int, torch.Tensor]]
+UpStep = Callable[[State, Sequence[torch.Tensor], Sequence[Maybe], Mapping[int, torch.Tensor]], Stepped | None]
 
 
 @dataclass(frozen=True)
 class Block:
     """One link of a network's chain: `run` maps the previous state to the next; `modules` hold its weights.
-    `up_step`, where given, takes the upward sweep's step of a link without scored weights in closed form:
-    from the inputs, d_k and the cotangent of d_(k-1), the outputs, the inputs' adjoint through the backward
-    tensors and the cotangent of d_k (None: not in this mode, take the autograd step). `reads`, where given,
+    `up_step`, where given, takes the upward sweep's step in closed form: from the inputs, d_k, the cotangent
+    of d_(k-1) and the vectors g of the weights asked for (by id), the outputs, the inputs' adjoint through the
+    backward tensors, the cotangent of d_k and the link's second-order share of Hg by weight id (None: not in
+    this case, take the autograd step). `reads`, where given,
     says the link reads only the state's first `reads` tensors, replaces them with as many, and passes the
     rest through as they are: `run` on those first tensors alone gives the first outputs, and the upward
     sweep parks the rest in its file meanwhile (a carried block input is two tensors of 128 MiB at 256
@@ -82,13 +83,16 @@ def batchnorm_link(bn: nn.Module) -> Block:
     taken in closed form: autograd's double backward of a BatchNorm peaks at 7.3 activations, this step at
     4.0, three of them its results (bench/block_floor.py, 256 channels at 64x64)."""
 
-    def up(state: State, dk: Sequence[torch.Tensor], bar_d: Sequence[Maybe]) -> Stepped | None:
+    def up(state: State, dk: Sequence[torch.Tensor], bar_d: Sequence[Maybe],
+           g_of: Mapping[int, torch.Tensor]) -> Stepped | None:
         if not (bn.training or getattr(bn, "running_mean", None) is None):
             return None  # normalised by its running statistics: the autograd step
+        if any(id(p) in g_of for p in bn.parameters()):
+            return None  # its own weights asked for: the autograd step
         with torch.no_grad():  # (the output after the formulas' temporaries are gone)
             adjoint, bar = _batchnorm_second(state[0], dk[0], bar_d[0], bn.weight, bn.eps)
             outputs = (bn(state[0]), *state[1:])
-        return outputs, [adjoint, *(None,) * (len(state) - 1)], [bar, *bar_d[1:]]
+        return outputs, [adjoint, *(None,) * (len(state) - 1)], [bar, *bar_d[1:]], {}
 
     return Block(lambda s: (bn(s[0]), *s[1:]), (bn,), up, reads=1)
 
@@ -124,6 +128,59 @@ def _batchnorm_second(h: torch.Tensor, dy: torch.Tensor, v: Maybe, gamma: Maybe,
     return adjoint, part.mul_(a)
 
 
+def relu_conv_link(relu: nn.Module, conv: nn.Module, keep_input: bool = False) -> Block:
+    """ReLU then a convolution on the state's first tensor; with `keep_input` that tensor also stays, as the
+    second (a residual block's input carried beside its main branch), otherwise the rest passes through.
+    For a bias-free, ungrouped Conv2d whose weight W is asked for, the upward step is taken in closed form:
+    autograd's double backward keeps the ReLU's output, the conv's input gradient before and after the mask
+    and a zero gradient for the mask, and peaks near 10 activations (the first forward's input, d_k and the
+    cotangent included); this step holds 5."""
+
+    def run(s: State) -> State:
+        return (conv(relu(s[0])), *s) if keep_input else (conv(relu(s[0])), *s[1:])
+
+    def up(state: State, dk: Sequence[torch.Tensor], bar_d: Sequence[Maybe],
+           g_of: Mapping[int, torch.Tensor]) -> Stepped | None:
+        plain = (isinstance(relu, nn.ReLU) and type(conv) is nn.Conv2d and conv.bias is None
+                 and conv.groups == 1 and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple))
+        if not plain or id(conv.weight) not in g_of:
+            return None
+        rest = [None] * (len(state) - 1)
+        y, adjoint, bar, share = _relu_conv_second(state[0], dk[0], bar_d[0], conv, g_of[id(conv.weight)])
+        shares = {} if share is None else {id(conv.weight): share}
+        if keep_input:
+            return (y, *state), [adjoint, *rest], [bar, *bar_d], shares
+        return (y, *state[1:]), [adjoint, *rest], [bar, *bar_d[1:]], shares
+
+    return Block(run, (relu, conv), up, reads=None if keep_input else 1)
+
+
+def _relu_conv_second(h: torch.Tensor, dy: torch.Tensor, v: Maybe, conv: nn.Conv2d,
+                      gw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Maybe]:
+    """For y = conv(relu(h), W) and its backward dh = m * conv_in_grad(dy, W), dW = conv_w_grad(relu(h), dy)
+    (m = [h > 0]): with S = <gw, dW> + <v, dh>, the output y, dS/dh = m * conv_in_grad(dy, gw) (m is locally
+    constant), dS/dy = conv(m * v, W) + conv(relu(h), gw) and dS/dW = conv_w_grad(m * v, dy)."""
+    w = conv.weight.detach()
+    geometry = (conv.stride, conv.padding, conv.dilation)
+    with torch.no_grad():
+        mask = h > 0
+        if v is None:
+            share = bar = None
+        else:
+            mv = v * mask
+            share = torch.nn.grad.conv2d_weight(mv, w.shape, dy, *geometry)
+            bar = nn.functional.conv2d(mv, w, None, *geometry)
+            del mv
+        r = torch.relu(h)
+        extra = nn.functional.conv2d(r, gw, None, *geometry)
+        bar = extra if bar is None else bar.add_(extra)
+        del extra
+        y = nn.functional.conv2d(r, w, None, *geometry)
+        del r
+        adjoint = torch.nn.grad.conv2d_input(h.shape, gw, dy, *geometry).mul_(mask)
+    return y, adjoint, bar, share
+
+
 def links(*modules: nn.Module) -> list[Block]:
     """Modules that run one after the other, as a chain of small links: what a block-wise product holds at a
     time is one link's double backward, and a BatchNorm's alone is most of a conv-BatchNorm pair's. A module
@@ -147,9 +204,12 @@ def links(*modules: nn.Module) -> list[Block]:
 
 def _opened(modules: Sequence[nn.Module]) -> list[Block]:
     found: list[Block] = []
+    after_relu = False
     for module in modules:
         own = getattr(module, "links", None)
-        if callable(own):
+        if after_relu and type(module) is nn.Conv2d:
+            found[-1] = relu_conv_link(found[-1].modules[0], module)
+        elif callable(own):
             found += own()
         elif isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
             found += _opened(list(module))
@@ -157,6 +217,7 @@ def _opened(modules: Sequence[nn.Module]) -> list[Block]:
             found.append(batchnorm_link(module))
         else:
             found.append(module_block(module))
+        after_relu = type(module) is nn.ReLU and not callable(own)
     return found
 
 
@@ -224,10 +285,12 @@ def hessian_grad(blocks: Sequence[Block], x: torch.Tensor, targets: torch.Tensor
                 if n < len(below):  # what passes through has no second-order share: d_k's part is not needed
                     parked.put(k, [*below[n:], *bar_d[n:]])
                     below, bar_d, taken = below[:n], bar_d[:n], taken[:n]
-                closed = block.up_step(below, taken, bar_d) if block.up_step and k > 1 and not ws else None
+                closed = block.up_step(below, taken, bar_d, g_of) if block.up_step and k > 1 else None
                 if closed is not None:
-                    below, adjoint, bar_d = closed
-                    del closed, taken
+                    below, adjoint, bar_d, shares = closed
+                    for i, share in shares.items():
+                        hg[i] = _plus(hg.get(i), share)
+                    del closed, taken, shares
                 else:
                     below, adjoint, bar_d = _autograd_step(block, ws, g_of, below, taken, bar_d, k == 1, hg)
                     del taken

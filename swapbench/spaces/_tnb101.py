@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from swapbench.nn.blockwise import Block, batchnorm_link, links
+from swapbench.nn.blockwise import Block, batchnorm_link, links, relu_conv_link
 from swapbench.nn.checkpointing import BlockSequence, run_blocks
 from swapbench.spaces.base import ReluConvBn
 
@@ -100,8 +100,8 @@ class BasicBlock(nn.Module):
         form. The sum, without weights, joins the next link. Links that pass the block's input (or the main
         branch's output) through say so (`reads`), so that the upward sweep parks it meanwhile."""
         (relu1, conv1, bn1), (relu2, conv2, bn2) = self.main
-        main = [Block(lambda s: (conv1(relu1(s[0])), s[0]), (conv1,)), batchnorm_link(bn1),
-                Block(lambda s: (conv2(relu2(s[0])), *s[1:]), (conv2,), reads=1), batchnorm_link(bn2)]
+        main = [relu_conv_link(relu1, conv1, keep_input=True), batchnorm_link(bn1),
+                relu_conv_link(relu2, conv2), batchnorm_link(bn2)]
         if self.shortcut is None:
             return [*main, Block(lambda s: (s[1] + s[0],), ())]
         conv, bn = self.shortcut
