@@ -226,6 +226,13 @@ def _then(first: Block, second: Block) -> Block:
     return Block(lambda s: second.run(first.run(s)), first.modules + second.modules, reads=reads)
 
 
+def spills(t: torch.Tensor) -> bool:
+    """Whether what a pass keeps for later of tensors like `t` waits in a temporary file (a `Shelf` with
+    `spill`) rather than in memory: on a CPU, where memory is short and the file's pages sit in the OS's
+    cache; not on a GPU, whose memory holds them without a trip over the bus."""
+    return t.device.type == "cpu"
+
+
 def chain(net: nn.Module) -> list[Block] | None:
     """The network's block chain, or None when it has none."""
     blocks = getattr(net, "blocks", None)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from swapbench.nn.blockwise import Shelf, vjp
+from swapbench.nn.blockwise import Shelf, spills, vjp
 
 ATTRIBUTE = "checkpoint_blocks"
 
@@ -38,7 +38,7 @@ def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor, enabled: bool) -> t
         for block in blocks:
             x = block(x)
         return x
-    if x.device.type != "cpu":
+    if not spills(x):
         for block in blocks:
             x = checkpoint(block, x, use_reentrant=False)
         return x

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swapbench.nn.blockwise import chain, hessian_grad, vjp
+from swapbench.nn.blockwise import chain, hessian_grad, spills, vjp
 from swapbench.nn.checkpointing import checkpointing
 from swapbench.nn.hooks import ActivationCall, activation_recorder, recorded_modules
 
@@ -160,9 +160,8 @@ def backwards(net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_
     if blocks is not None:
         del out, graph_grads  # the pass's graph, before the blocks are rebuilt one by one
         g_of = {id(m.weight): g for m, g in zip(layers, result.grads, strict=True)}
-        # on a CPU the boundary gradients and adjoints wait in a temporary file (on a GPU they stay in its memory)
         hg = hessian_grad(blocks, inputs, targets, loss_fn, params, [g_of[id(p)] for p in params],
-                          spill=inputs.device.type == "cpu")
+                          spill=spills(inputs))
         result.grasp = _grasp_total(layers, {id(p): h for p, h in zip(params, hg, strict=True) if h is not None})
     return result
 
