@@ -6,8 +6,10 @@ macro study's peak once the stored block boundaries are few (swapbench.nn.blockw
 For each part of a macro ResNet basic block with C channels in and out at 64x64 (the encoder's width for
 256x256 inputs, before any stride; taken from a built network): the block, its first ReLU-conv-BatchNorm,
 that ReLU-conv alone and that BatchNorm alone, a fresh process (one thread) measures the peak RSS above its
-start of the steps below (and of the BatchNorm's upward step in closed form, `batchnorm_closed`, the one the
-block-wise product takes: its outputs, the input's adjoint and the output gradient's cotangent)
+start of the steps below (and of the BatchNorm's and the ReLU-conv's upward steps in closed form,
+`batchnorm_closed` and `relu_conv_closed`, the ones the block-wise product takes: their outputs, the input's
+adjoint, the output gradient's cotangent and, for the conv, its weight's share; the cotangent of the input
+gradient is given too, which the autograd `double` below leaves out)
   forward       a train-mode forward with a graph
   backward      the same, then the backward with respect to the input and the weights
   double        the same backward with a graph, then its backward with cotangents: one step of the upward
@@ -25,7 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "block_floor.csv"
-PARTS = ("basic_block", "relu_conv_bn", "relu_conv", "batchnorm", "batchnorm_closed")
+PARTS = ("basic_block", "relu_conv_bn", "relu_conv", "batchnorm", "batchnorm_closed", "relu_conv_closed")
+CLOSED = ("batchnorm_closed", "relu_conv_closed")
 STEPS = ("forward", "backward", "double")
 
 
@@ -41,7 +44,7 @@ def worker(part: str, channels: int, batch: int, step: str) -> dict:
     from torch import nn
 
     import swapbench
-    from swapbench.nn.blockwise import batchnorm_link
+    from swapbench.nn.blockwise import batchnorm_link, relu_conv_link
 
     torch.set_num_threads(1)
     doublings = (channels // 64).bit_length() - 1
@@ -53,22 +56,25 @@ def worker(part: str, channels: int, batch: int, step: str) -> dict:
     block = net.encoder.layers[2 * doublings]
     rcb = block.main[0]
     module = {"basic_block": block, "relu_conv_bn": rcb, "relu_conv": nn.Sequential(rcb[0], rcb[1]),
-              "batchnorm": rcb[2], "batchnorm_closed": rcb[2]}[part].train()
+              "batchnorm": rcb[2], "batchnorm_closed": rcb[2], "relu_conv_closed": nn.Sequential(rcb[0], rcb[1]),
+              }[part].train()
     del net
     width = 64
-    x = torch.randn(batch, channels, width, width, requires_grad=part != "batchnorm_closed")
+    x = torch.randn(batch, channels, width, width, requires_grad=part not in CLOSED)
     d = torch.randn_like(x)
     weights = [p for p in module.parameters()]
     cotangents = [torch.randn_like(w) for w in weights]
-    if part == "batchnorm_closed":  # the link's upward step in closed form (its `double`), no graph at all
-        link, bar = batchnorm_link(module), torch.randn_like(x)
+    if part in CLOSED:  # the link's upward step in closed form (its `double`), no graph at all
+        link = batchnorm_link(module) if part == "batchnorm_closed" else relu_conv_link(*module)
+        g_of = {id(w): c for w, c in zip(weights, cotangents, strict=True)} if part == "relu_conv_closed" else {}
+        bar = torch.randn_like(x)
         assert link.up_step is not None
         before = _kib("VmRSS")
-        link.up_step((x,), [d], [bar])
+        assert link.up_step((x,), [d], [bar], g_of) is not None
     else:
         before = _kib("VmRSS")
         out = module(x)
-    if step != "forward" and part != "batchnorm_closed":
+    if step != "forward" and part not in CLOSED:
         firsts = torch.autograd.grad(out, [x, *weights], d, create_graph=step == "double")
         if step == "double":
             torch.autograd.grad(firsts[1:], [x, *weights], cotangents, allow_unused=True)
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for channels in (int(c) for c in args.channels.split(",")):
         for part in PARTS:
-            for step in STEPS if part != "batchnorm_closed" else ("double",):
+            for step in STEPS if part not in CLOSED else ("double",):
                 cmd = [sys.executable, "-m", "bench.block_floor", "--worker", part, str(channels), str(args.batch),
                        step]
                 done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
