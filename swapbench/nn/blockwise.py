@@ -27,8 +27,9 @@ Blocks run in train mode; their BatchNorm buffers are restored afterwards, so th
 After each block the freed heap goes back to the OS (malloc_trim): block graphs of many sizes come and go,
 and glibc would otherwise keep their gaps resident (0.25-0.5 GiB of the peak on TransNAS-Bench-101 macro
 networks). The smaller the blocks, the less one step holds: a network's chain may split its blocks into links
-of one conv or one BatchNorm (`links`), and a BatchNorm link takes its upward step in closed form
-(`batchnorm_link`).
+of one conv or one BatchNorm (`links`); a BatchNorm link and a ReLU-conv link take their upward step in
+closed form (`batchnorm_link`, `relu_conv_link`), and a link that passes part of the state through (a
+residual block's input, carried beside its branch) leaves that part in the file during its step (`reads`).
 
 A network opts in with a method ``blocks()`` returning its `Block` chain; a block maps a tuple of tensors to a
 tuple of tensors (the first block takes the input alone, the last returns the output alone).
