@@ -22,6 +22,7 @@ from swapbench.nn.blockwise import (
     module_block,
     relu_conv_link,
     run_chain,
+    sum_link,
 )
 from swapbench.nn.checkpointing import set_checkpointing
 from swapbench.nn.passes import backwards, weight_layers
@@ -173,6 +174,8 @@ def test_links_open_sequentials_and_join_a_weightless_link_to_the_next():
     (only,) = links(nn.ReLU(), nn.Sigmoid())  # nothing has weights: one link
     assert [type(m) for m in only.modules] == [nn.ReLU, nn.Sigmoid]
     assert [b.modules for b in links(lin, nn.Sequential(bn, act))] == [(lin,), (bn, act)]  # a trailing one: the last
+    summed = links(BasicBlock(4, 4, 1), nn.Sequential(nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1, bias=False)))
+    assert len(summed) == 6 and not summed[4].modules and summed[4].up_step is not None  # in closed form: alone
 
 
 @pytest.mark.parametrize(("c_in", "c_out", "stride"), [(4, 4, 1), (4, 8, 1), (4, 8, 2)])
@@ -277,10 +280,10 @@ def test_a_batchnorm_link_takes_its_upward_step_in_closed_form_and_matches_autog
 
 
 @pytest.mark.parametrize("asked", [True, False])
-def test_a_relu_conv_link_takes_its_upward_step_in_closed_form_and_matches_autograd(asked):
+def test_relu_conv_and_sum_links_take_their_upward_steps_in_closed_form_and_match_autograd(asked):
     torch.manual_seed(9)
-    stem, conv1, conv2 = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 4, 3, padding=1, bias=False), \
-        nn.Conv2d(4, 4, 3, stride=2, padding=1, bias=False)
+    stem, conv1, conv2 = nn.Conv2d(2, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1, bias=False), \
+        nn.Conv2d(4, 4, 3, dilation=2, padding=2, bias=False)
     head = nn.Linear(4, 2)
     for m in (stem, conv1, conv2, head):
         m.double()
@@ -293,21 +296,22 @@ def test_a_relu_conv_link_takes_its_upward_step_in_closed_form_and_matches_autog
             return found
         return replace(link, up_step=up)
 
-    first, second = relu_conv_link(nn.ReLU(), conv1, keep_input=True), relu_conv_link(nn.ReLU(), conv2)
-    assert (first.reads, second.reads) == (None, 1)
-    mix = Block(lambda s: (head(torch.tanh(s[0]).mean((2, 3)) + s[1].mean((1, 2, 3))[:, None]),), (head,))
-    blocks = [module_block(stem), counted(first), counted(second), mix]
+    first, second, added = relu_conv_link(nn.ReLU(), conv1, keep_input=True), relu_conv_link(nn.ReLU(), conv2), \
+        sum_link()
+    assert (first.reads, second.reads, added.reads) == (None, 1, None)
+    last = Block(lambda s: (head(torch.tanh(s[0]).mean((2, 3))),), (head,))
+    blocks = [module_block(stem), counted(first), counted(second), counted(added), last]
     x, y = torch.randn(4, 2, 6, 6, dtype=torch.float64), torch.tensor([0, 1, 1, 0])
     with torch.no_grad():  # the links are the modules they are made of
         h = stem(x)
-        assert torch.equal(run_chain(blocks, x), head(torch.tanh(conv2(torch.relu(conv1(torch.relu(h))))).mean((2, 3))
-                                                      + h.mean((1, 2, 3))[:, None]))
+        assert torch.equal(run_chain(blocks, x), head(torch.tanh(conv2(torch.relu(conv1(torch.relu(h)))) + h)
+                                                      .mean((2, 3))))
     weights = [stem.weight, head.weight] + ([conv1.weight, conv2.weight] if asked else [])
     g = [torch.randn_like(w) for w in weights]
     closed = hessian_grad(blocks, x, y, nn.functional.cross_entropy, weights, g, spill=True)
-    plain = hessian_grad([blocks[0], Block(first.run, first.modules), Block(second.run, second.modules), mix],
+    plain = hessian_grad([blocks[0], *(Block(b.run, b.modules) for b in (first, second, added)), last],
                          x, y, nn.functional.cross_entropy, weights, g)
-    assert used == [asked, asked]  # a conv whose weight is not asked for: the autograd step
+    assert used == [asked, asked, True]  # a conv whose weight is not asked for: the autograd step
     for a, b in zip(plain, closed, strict=True):
         assert a is not None and b is not None and torch.allclose(a, b, rtol=1e-10, atol=1e-13)
 

@@ -129,6 +129,20 @@ def _batchnorm_second(h: torch.Tensor, dy: torch.Tensor, v: Maybe, gamma: Maybe,
     return adjoint, part.mul_(a)
 
 
+def sum_link() -> Block:
+    """The sum of the state's two tensors (a residual block's branch and shortcut). A linear map: its upward
+    step adds nothing to Hg and no adjoint, and the cotangent of d_k is the sum of its inputs' (both
+    gradients are d_k). Kept as a link of its own rather than joined to the next (see `links`), so that the
+    next link's own closed form holds."""
+
+    def up(state: State, dk: Sequence[torch.Tensor], bar_d: Sequence[Maybe],
+           g_of: Mapping[int, torch.Tensor]) -> Stepped | None:
+        with torch.no_grad():
+            return (state[0] + state[1],), [None, None], [_plus(bar_d[0], bar_d[1])], {}
+
+    return Block(lambda s: (s[0] + s[1],), (), up)
+
+
 def relu_conv_link(relu: nn.Module, conv: nn.Module, keep_input: bool = False) -> Block:
     """ReLU then a convolution on the state's first tensor; with `keep_input` that tensor also stays, as the
     second (a residual block's input carried beside its main branch), otherwise the rest passes through.
@@ -191,13 +205,13 @@ def links(*modules: nn.Module) -> list[Block]:
     with a ``links()`` method gives its own; a plain nn.Sequential is opened, recursively; any other module is
     one link. A link without weights joins the next one that has some, across the modules given (a ReLU the
     conv after it, which keeps its input anyway, not the BatchNorm before it, whose double backward is the
-    largest), or the last one."""
+    largest), or the last one. A link with a closed-form upward step stays as it is."""
     joined: list[Block] = []
     waiting: Block | None = None
     for block in _opened(modules):
         if waiting is not None:
             block, waiting = _then(waiting, block), None
-        if any(True for m in block.modules for _ in m.parameters()):
+        if block.up_step is not None or any(True for m in block.modules for _ in m.parameters()):
             joined.append(block)
         else:
             waiting = block

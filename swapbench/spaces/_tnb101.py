@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from swapbench.nn.blockwise import Block, batchnorm_link, links, relu_conv_link
+from swapbench.nn.blockwise import Block, batchnorm_link, links, relu_conv_link, sum_link
 from swapbench.nn.checkpointing import BlockSequence, run_blocks
 from swapbench.spaces.base import ReluConvBn
 
@@ -97,16 +97,15 @@ class BasicBlock(nn.Module):
         """The block as a chain (swapbench.nn.blockwise) of one conv or one BatchNorm a link, the block's input
         carried beside the main branch until the sum: at 256 channels and 64x64 a whole block's double
         backward holds 2.4 GiB at batch 32, one BatchNorm's 0.9 GiB (bench/block_floor.py), less in closed
-        form. The sum, without weights, joins the next link. Links that pass the block's input (or the main
+        form. The sum is a link of its own, also in closed form. Links that pass the block's input (or the main
         branch's output) through say so (`reads`), so that the upward sweep parks it meanwhile."""
         (relu1, conv1, bn1), (relu2, conv2, bn2) = self.main
         main = [relu_conv_link(relu1, conv1, keep_input=True), batchnorm_link(bn1),
                 relu_conv_link(relu2, conv2), batchnorm_link(bn2)]
         if self.shortcut is None:
-            return [*main, Block(lambda s: (s[1] + s[0],), ())]
+            return [*main, sum_link()]
         conv, bn = self.shortcut
-        return [*main, Block(lambda s: (conv(s[1]), s[0]), (conv,)), batchnorm_link(bn),
-                Block(lambda s: (s[0] + s[1],), ())]
+        return [*main, Block(lambda s: (conv(s[1]), s[0]), (conv,)), batchnorm_link(bn), sum_link()]
 
 
 class Encoder(nn.Module):
