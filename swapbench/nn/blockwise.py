@@ -62,11 +62,9 @@ class Block:
     `up_step`, where given, takes the upward sweep's step in closed form: from the inputs, d_k, the cotangent
     of d_(k-1) and the vectors g of the weights asked for (by id), the outputs, the inputs' adjoint through the
     backward tensors, the cotangent of d_k and the link's second-order share of Hg by weight id (None: not in
-    this case, take the autograd step). `reads`, where given,
-    says the link reads only the state's first `reads` tensors, replaces them with as many, and passes the
-    rest through as they are: `run` on those first tensors alone gives the first outputs, and the upward
-    sweep parks the rest in its file meanwhile (a carried block input is two tensors of 128 MiB at 256
-    channels, 64x64, batch 32)."""
+    this case, take the autograd step). `reads`, where given, says the link reads only the state's first
+    `reads` tensors, replaces them with as many, and passes the rest through as they are: `run` on those first
+    tensors alone gives the first outputs, and the upward sweep parks the rest in its file meanwhile."""
 
     run: Callable[[State], State]
     modules: tuple[nn.Module, ...]
@@ -182,7 +180,7 @@ def _relu_conv_second(h: torch.Tensor, dy: torch.Tensor, v: Maybe, conv: nn.Conv
         mask = (which == 0, which == 1, False)  # the input's or the weight's gradient
         return torch.ops.aten.convolution_backward(dy, x, weight, None, *geometry, False, (0, 0), 1, mask)[which]
 
-    with torch.no_grad():  # (each conv kernel adds about one activation of scratch; one more is held at a time)
+    with torch.no_grad():  # (on a CPU each conv kernel takes about one activation of scratch)
         share = bar = None
         if v is not None:
             mv = torch.ops.aten.threshold_backward(v, h, 0)  # m * v
