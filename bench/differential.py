@@ -137,7 +137,9 @@ def cross_cpu_rtol(records: list[dict], margin: float = 10.0, floor: float = 1e-
             for column, entry in a["columns"].items():
                 for arch, scores in entry["archs"].items():
                     for metric, x in scores.items():
-                        y = b["columns"][column]["archs"][arch][metric]
+                        y = b["columns"][column]["archs"][arch].get(metric)
+                        if y is None:  # a metric added after one of the two was recorded
+                            continue
                         gap = 0.0 if math.isnan(x) and math.isnan(y) else abs(x - y) / max(abs(x), 1e-12)
                         gaps[metric] = max(gaps.get(metric, 0.0), gap)
     return {metric: max(margin * gap, floor) for metric, gap in gaps.items()}
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     within = f"rtol {args.rtol:g}" if mine is not None or len(records) == 1 else "the cross-CPU bounds"
     print(f"{total - len(bad)} of {total} scores within {within}")
     return 1 if bad else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
